@@ -1,0 +1,1 @@
+"""Accounts: staff users and roles, login sessions, API keys."""

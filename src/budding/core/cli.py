@@ -1,0 +1,150 @@
+"""The ``budding`` command line. Capabilities plug in their own command groups.
+
+A capability's ``cli`` module exposes either ``COMMANDS`` (a mapping from a
+group name to a Typer app, e.g. ``{"program": app}``) or ``app`` (mounted
+under the capability's name).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from budding.core.config import get_settings
+from budding.core.db import unit_of_work, upgrade
+from budding.core.errors import BuddingError
+from budding.core.plugins import capability_modules
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="budding",
+    help="Budding, the word-of-mouth engine.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+
+@contextmanager
+def cli_unit_of_work() -> Iterator[Session]:
+    """The CLI command's unit of work; domain errors become a clear message and exit code 1."""
+    try:
+        with unit_of_work() as session:
+            yield session
+    except BuddingError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        for name, reason in exc.fields.items():
+            err_console.print(f"  {name}: {reason}")
+        raise typer.Exit(1) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to the configured database."""
+    upgrade()
+    console.print(f"database is up to date: {get_settings().masked()['database_url']}")
+
+
+@db_app.command("revision")
+def db_revision(
+    capability: str = typer.Argument(..., help="Capability whose models changed, e.g. members."),
+    message: str = typer.Option(..., "-m", "--message", help="What the migration does."),
+    depends_on: list[str] = typer.Option(
+        [], help="Branches a new capability depends on, e.g. members@head."
+    ),
+) -> None:
+    """(Developers) autogenerate a migration for one capability's tables."""
+    from budding.core.db import new_revision
+
+    path = new_revision(capability, message, depends_on or None)
+    console.print(f"wrote {path}")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings, secrets masked."""
+    table = Table("setting", "value", title="Budding settings")
+    for name, value in get_settings().masked().items():
+        table.add_row(f"BUDDING_{name.upper()}", value)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes (PostgreSQL recommended above 1)."),
+    migrate: bool = typer.Option(True, help="Apply migrations first."),
+) -> None:
+    """Serve the API, the admin dashboard and the member portal."""
+    import uvicorn
+
+    if migrate:
+        upgrade()
+    console.print(f"Budding is serving at [bold]http://{host}:{port}/[/bold] (admin: /admin)")
+    uvicorn.run(
+        "budding.core.web:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def demo(
+    members: int = typer.Option(2000, help="Members in the demo community."),
+    days: int = typer.Option(180, help="Days of history."),
+    seed: int = typer.Option(7, help="Random seed: the same seed builds the same community."),
+    slug: str = typer.Option("demo", help="Slug of the demo program."),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Serve it when built."),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+) -> None:
+    """Build a believable demo community, print the admin login, and serve it."""
+    from budding.demo.build import build_demo
+
+    upgrade()
+    with cli_unit_of_work() as session:
+        info = build_demo(session, slug=slug, members=members, days=days, seed=seed, progress=True)
+    console.print(
+        f"demo program [bold]{info.slug}[/bold]: {info.members} members, {info.events} events"
+    )
+    console.print(
+        f"admin login: [bold]{info.admin_email}[/bold] / password [bold]{info.admin_password}[/bold]"
+    )
+    if serve_after:
+        serve(host=host, port=port, workers=1, migrate=False)
+
+
+def _mount_capabilities() -> None:
+    for name, module in capability_modules("cli"):
+        commands = getattr(module, "COMMANDS", None)
+        if commands is None and hasattr(module, "app"):
+            commands = {name: module.app}
+        for group, sub in (commands or {}).items():
+            app.add_typer(sub, name=group)
+
+
+_mount_capabilities()
+
+
+def main() -> None:
+    try:
+        app()
+    except BuddingError as exc:  # errors raised outside cli_unit_of_work
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(1)

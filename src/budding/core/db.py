@@ -1,0 +1,269 @@
+"""Database: engines, the unit of work, shared column types and migrations.
+
+The unit of work (a request, a CLI command, a job) owns the transaction:
+service functions receive a ``Session`` and never commit, so that several
+services' writes commit or fail as one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+from budding.core.config import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JSONType(TypeDecorator[Any]):
+    """JSON, stored as JSONB on PostgreSQL."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            poolclass=NullPool if path == ":memory:" else None,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that
+        # reads and then writes fails with "database is locked" under
+        # concurrency instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+_lock = threading.Lock()
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = url or get_settings().database_url
+    with _lock:
+        if url not in _engines:
+            _engines[url] = make_engine(url)
+            _factories[url] = sessionmaker(_engines[url], expire_on_commit=False)
+        return _engines[url]
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _factories.clear()
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    url = url or get_settings().database_url
+    get_engine(url)
+    return _factories[url]
+
+
+@contextmanager
+def unit_of_work(url: str | None = None) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back when it raises."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """An INSERT that supports ``on_conflict_do_nothing`` on both backends."""
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- capabilities and migrations -------------------------------------------------
+
+
+def capability_names() -> list[str]:
+    """Sub-packages of ``budding`` that are capabilities (everything but ``core``)."""
+    import budding
+
+    return sorted(
+        m.name for m in pkgutil.iter_modules(budding.__path__) if m.ispkg and m.name != "core"
+    )
+
+
+def import_models() -> None:
+    """Import every capability's ``models`` module so ``Base.metadata`` is complete."""
+    for name in ["core", *capability_names()]:
+        try:
+            importlib.import_module(f"budding.{name}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"budding.{name}.models":
+                raise
+
+
+def alembic_config(url: str | None = None) -> Any:
+    from alembic.config import Config
+
+    import budding
+
+    root = Path(budding.__path__[0])
+    cfg = Config()
+    cfg.set_main_option("script_location", str(root / "core" / "migrations"))
+    locations = [
+        str(p) for p in sorted(root.glob("*/migrations/versions")) if p.parent.parent.name != "core"
+    ]
+    cfg.set_main_option("version_locations", " ".join(locations))
+    cfg.set_main_option("path_separator", "space")
+    cfg.attributes["database_url"] = normalise_url(url or get_settings().database_url)
+    return cfg
+
+
+def upgrade(url: str | None = None) -> None:
+    """Apply every capability's migrations (each capability is an Alembic branch)."""
+    from alembic import command
+
+    get_engine(url)  # creates the SQLite file's folder
+    command.upgrade(alembic_config(url), "heads")
+
+
+def new_revision(capability: str, message: str, depends_on: list[str] | None = None) -> str:
+    """Autogenerate a migration for one capability's tables into its own Alembic branch.
+
+    Compares the capability's models with a scratch SQLite database migrated
+    to the current heads, so it needs no running server. Returns the path.
+    """
+    import tempfile
+
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    import_models()
+    module = importlib.import_module(f"budding.{capability}.models")
+    tables = {t.name for t in Base.metadata.sorted_tables if t.name in _tables_of(module)}
+    versions = Path(module.__file__ or "").parent / "migrations" / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/scratch.db"
+        cfg = alembic_config(url)
+        locations = cfg.get_main_option("version_locations") or ""
+        if str(versions) not in locations.split():
+            cfg.set_main_option("version_locations", f"{locations} {versions}".strip())
+        command.upgrade(cfg, "heads")
+        script = ScriptDirectory.from_config(cfg)
+        try:
+            head = script.get_revision(f"{capability}@head")
+            kwargs: dict[str, Any] = {"head": f"{capability}@head"}
+        except Exception:
+            head = None
+            kwargs = {"head": "base", "branch_label": capability, "depends_on": depends_on}
+
+        def include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+            table = obj if type_ == "table" else getattr(obj, "table", None)
+            table_name = name if type_ == "table" else getattr(table, "name", None)
+            return table_name in tables
+
+        cfg.attributes["include_object"] = include
+        rev = command.revision(
+            cfg, message=message, autogenerate=True, version_path=str(versions), **kwargs
+        )
+        del head
+    return str(getattr(rev, "path", ""))
+
+
+def _tables_of(module: Any) -> set[str]:
+    names: set[str] = set()
+    for value in vars(module).values():
+        table = getattr(value, "__table__", None)
+        if table is not None and getattr(value, "__module__", None) == module.__name__:
+            names.add(table.name)
+    return names

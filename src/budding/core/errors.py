@@ -1,0 +1,89 @@
+"""Typed domain errors, mapped to HTTP responses in one place (``core.web``).
+
+Services raise these; routes never build ``HTTPException`` themselves. The
+JSON shape is ``{"error": {"code", "message", "fields"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BuddingError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: dict[str, str] | None = None,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        if code:
+            self.code = code
+        self.extra = extra or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "fields": self.fields}
+        body.update(self.extra)
+        return {"error": body}
+
+
+class BadRequest(BuddingError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(BuddingError):
+    status, code = 401, "unauthorized"
+
+
+class PermissionDenied(BuddingError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(BuddingError):
+    status, code = 404, "not_found"
+
+
+class Conflict(BuddingError):
+    status, code = 409, "conflict"
+
+
+class Gone(BuddingError):
+    status, code = 410, "gone"
+
+
+class PayloadTooLarge(BuddingError):
+    status, code = 413, "payload_too_large"
+
+
+class ValidationFailed(BuddingError):
+    status, code = 422, "validation_failed"
+
+
+class RateLimited(BuddingError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int = 60, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+def field(name: str, reason: str, error: type[BuddingError] = ValidationFailed) -> BuddingError:
+    """Shorthand for an error about one input field."""
+    return error(f"{name}: {reason}", fields={name: reason})
+
+
+def from_pydantic(exc: Any) -> ValidationFailed:
+    """A ``ValidationFailed`` naming every bad field of a pydantic ``ValidationError``."""
+    fields: dict[str, str] = {}
+    for e in exc.errors():
+        name = ".".join(str(p) for p in e["loc"]) or "body"
+        fields.setdefault(name, e["msg"])
+    name, reason = next(iter(fields.items()))
+    return ValidationFailed(f"{name}: {reason}", fields=fields)

@@ -1,0 +1,126 @@
+"""REST routes for members and events. Thin: parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel, Field
+
+from budding.core.auth import API, API_WRITE, ApiContext
+from budding.core.metrics import EVENTS
+from budding.members import events as event_service
+from budding.members import service
+from budding.members.schemas import EventPage, IngestResult, MemberIn, MemberOut, MemberPage
+
+router = APIRouter(tags=["members"])
+
+
+@router.post("/members", response_model=MemberOut, status_code=201)
+def upsert_member(body: MemberIn, response: Response, ctx: ApiContext = API_WRITE) -> Any:
+    """Create a member, or update the one with this ``external_id`` (then 200)."""
+    member, created = service.upsert_member(ctx.session, ctx.program, body)
+    if not created:
+        response.status_code = 200
+    return member
+
+
+@router.get("/members", response_model=MemberPage)
+def list_members(
+    ctx: ApiContext = API,
+    query: str = Query("", max_length=200),
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> Any:
+    members, next_cursor = service.search_members(
+        ctx.session, ctx.program.id, query=query, cursor=cursor, limit=limit
+    )
+    return {"members": members, "next_cursor": next_cursor}
+
+
+@router.get("/members/{external_id}", response_model=MemberOut)
+def get_member(external_id: str, ctx: ApiContext = API) -> Any:
+    return service.get_member(ctx.session, ctx.program.id, external_id)
+
+
+@router.get("/members/{external_id}/export")
+def export_member(external_id: str, ctx: ApiContext = API) -> dict[str, Any]:
+    """Everything Budding stores about this member, from every capability."""
+    member = service.get_member(ctx.session, ctx.program.id, external_id)
+    return service.member_export(ctx.session, ctx.program, member)
+
+
+@router.delete("/members/{external_id}", status_code=204)
+def erase_member(external_id: str, ctx: ApiContext = API_WRITE) -> Response:
+    """Erase personal data; events stay, anonymised."""
+    member = service.get_member(ctx.session, ctx.program.id, external_id)
+    service.erase_member(ctx.session, ctx.program, member)
+    return Response(status_code=204)
+
+
+class EventBatch(BaseModel):
+    events: list[Any] = Field(description="1 to 1,000 events; each validated on its own")
+
+
+@router.post("/events", response_model=IngestResult)
+def ingest_events(body: EventBatch, ctx: ApiContext = API_WRITE) -> Any:
+    """Store a batch of events. Bad events are listed by index; the others are stored.
+    A retried batch stores nothing twice (``id`` is the idempotency key)."""
+    result = event_service.ingest_events(ctx.session, ctx.program, body.events)
+    EVENTS.labels("accepted").inc(result.accepted)
+    EVENTS.labels("duplicate").inc(result.duplicates)
+    EVENTS.labels("rejected").inc(len(result.rejected))
+    return result
+
+
+@router.get("/events", response_model=EventPage)
+def list_events(
+    ctx: ApiContext = API,
+    member: str | None = None,
+    type: str | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
+    events, next_cursor = event_service.query_events(
+        ctx.session,
+        ctx.program,
+        member=member,
+        type=type,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+    )
+    return {"events": events, "next_cursor": next_cursor}
+
+
+class EventTypeIn(BaseModel):
+    name: str
+    description: str = Field("", max_length=500)
+
+
+class EventTypeOut(BaseModel):
+    name: str
+    description: str
+    created_at: datetime | None = None
+    builtin: bool = False
+
+
+@router.post("/event-types", response_model=EventTypeOut, status_code=201)
+def register_event_type(body: EventTypeIn, ctx: ApiContext = API_WRITE) -> Any:
+    row = event_service.register_event_type(ctx.session, ctx.program, body.name, body.description)
+    return EventTypeOut(name=row.name, description=row.description, created_at=row.created_at)
+
+
+@router.get("/event-types", response_model=list[EventTypeOut])
+def list_event_types(ctx: ApiContext = API) -> Any:
+    from budding.members.schemas import BUILTIN_EVENT_TYPES
+
+    names = event_service.event_types(ctx.session, ctx.program.id)
+    return [
+        EventTypeOut(name=n, description="", builtin=n in BUILTIN_EVENT_TYPES)
+        for n in sorted(names)
+    ]

@@ -1,0 +1,177 @@
+"""``budding members import|export|erase`` and ``budding events import``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.core.errors import BuddingError
+from budding.members import events as event_service
+from budding.members import service
+from budding.members.schemas import MAX_BATCH
+from budding.programs.service import get_program
+
+members_app = typer.Typer(help="Members: import, export, erase.", no_args_is_help=True)
+events_app = typer.Typer(help="Events: import.", no_args_is_help=True)
+COMMANDS = {"members": members_app, "events": events_app}
+
+PROGRAM = typer.Option(..., "--program", "-p", help="Program slug.")
+
+
+def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) from a JSONL or CSV file (by extension; ``-`` columns as JSON)."""
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            for n, row in enumerate(csv.DictReader(fh), start=2):
+                record: dict[str, Any] = {}
+                for key, value in row.items():
+                    if key is None or value is None or value == "":
+                        continue
+                    if key in ("properties", "attributes"):
+                        try:
+                            record[key] = json.loads(value)
+                        except json.JSONDecodeError:
+                            record[key] = value  # the validator names the field
+                    elif key == "marketing_consent":
+                        record[key] = value.strip().lower() in ("1", "true", "yes", "y")
+                    else:
+                        record[key] = value
+                yield n, record
+        return
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield n, orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield n, {"__invalid__": str(exc)}
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    )
+
+
+@members_app.command("import")
+def import_members(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False), program: str = PROGRAM
+) -> None:
+    """Upsert members from JSONL or CSV (by external_id: safe to re-run)."""
+    created = updated = failed = 0
+    total = max(_count_lines(path) - (1 if path.suffix.lower() == ".csv" else 0), 0)
+    with _progress() as progress:
+        task = progress.add_task("members", total=total)
+        batch: list[tuple[int, dict[str, Any]]] = []
+
+        def flush() -> None:
+            nonlocal created, updated, failed
+            with cli_unit_of_work() as session:
+                prog = get_program(session, program)
+                for line, record in batch:
+                    try:
+                        with session.begin_nested():
+                            _, was_created = service.upsert_member(session, prog, record)
+                    except BuddingError as exc:
+                        failed += 1
+                        err_console.print(f"line {line}: {exc.message}")
+                        continue
+                    created += was_created
+                    updated += not was_created
+            progress.advance(task, len(batch))
+            batch.clear()
+
+        for line, record in read_records(path):
+            batch.append((line, record))
+            if len(batch) >= 500:
+                flush()
+        if batch:
+            flush()
+    console.print(f"created {created}, updated {updated}, rejected {failed}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@members_app.command("export")
+def export_member(external_id: str, program: str = PROGRAM) -> None:
+    """Print everything stored about a member as JSON."""
+    with cli_unit_of_work() as session:
+        prog = get_program(session, program)
+        member = service.get_member(session, prog.id, external_id)
+        data = service.member_export(session, prog, member)
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@members_app.command("erase")
+def erase_member(
+    external_id: str,
+    program: str = PROGRAM,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Erase a member's personal data (events stay, anonymised)."""
+    if not yes:
+        typer.confirm(f"Erase member {external_id!r}? This cannot be undone", abort=True)
+    with cli_unit_of_work() as session:
+        prog = get_program(session, program)
+        service.erase_member(session, prog, service.get_member(session, prog.id, external_id))
+    console.print(f"erased {external_id}")
+
+
+@events_app.command("import")
+def import_events(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False), program: str = PROGRAM
+) -> None:
+    """Import events from JSONL or CSV in batches of 1,000.
+
+    Each batch commits on its own and event ids are idempotency keys, so an
+    interrupted import can simply be run again: nothing is stored twice.
+    """
+    accepted = duplicates = rejected = 0
+    total = max(_count_lines(path) - (1 if path.suffix.lower() == ".csv" else 0), 0)
+    with _progress() as progress:
+        task = progress.add_task("events", total=total)
+        lines: list[int] = []
+        batch: list[Any] = []
+
+        def flush() -> None:
+            nonlocal accepted, duplicates, rejected
+            with cli_unit_of_work() as session:
+                result = event_service.ingest_events(session, get_program(session, program), batch)
+            accepted += result.accepted
+            duplicates += result.duplicates
+            for r in result.rejected:
+                rejected += 1
+                reasons = "; ".join(f"{k}: {v}" for k, v in r.errors.items())
+                err_console.print(f"line {lines[r.index]}: {reasons}")
+            progress.advance(task, len(batch))
+            batch.clear()
+            lines.clear()
+
+        for line, record in read_records(path):
+            lines.append(line)
+            batch.append(record)
+            if len(batch) >= MAX_BATCH:
+                flush()
+        if batch:
+            flush()
+    console.print(f"accepted {accepted}, duplicates {duplicates}, rejected {rejected}")
+    if rejected:
+        raise typer.Exit(1)

@@ -1,0 +1,373 @@
+"""Member service functions: upsert, look-up, search, export and erase. Never commits."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from budding.core.config import get_settings
+from budding.core.db import dialect_insert, is_postgres, utcnow
+from budding.core.errors import Conflict, NotFound, field, from_pydantic
+from budding.core.plugins import capability_modules
+from budding.core.security import new_token, token_hash
+from budding.members.models import Event, MagicLink, Member
+from budding.members.schemas import MemberIn, normalise_email
+from budding.programs.models import Program
+from budding.programs.service import program_setting
+
+
+def parse_member(data: dict[str, Any]) -> MemberIn:
+    try:
+        return MemberIn.model_validate(data)
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None
+
+
+def upsert_member(
+    session: Session, program: Program, data: dict[str, Any] | MemberIn
+) -> tuple[Member, bool]:
+    """Create or update a member by ``external_id``. Returns ``(member, created)``.
+
+    Fields absent from ``data`` stay as they are. Safe under concurrency: two
+    requests creating the same member race on the unique key, and the loser
+    updates the winner's row.
+    """
+    spec = data if isinstance(data, MemberIn) else parse_member(data)
+    given = spec.model_dump(exclude_unset=True)
+    given.pop("external_id", None)
+    if spec.email is not None:
+        clash = session.scalar(
+            select(Member.external_id).where(
+                Member.program_id == program.id,
+                Member.email == spec.email,
+                Member.external_id != spec.external_id,
+            )
+        )
+        if clash is not None:
+            raise Conflict(
+                "another member of this program has this e-mail", fields={"email": "already taken"}
+            )
+    member = get_member_or_none(session, program.id, spec.external_id)
+    created = False
+    if member is None:
+        now = utcnow()
+        values: dict[str, Any] = {
+            "program_id": program.id,
+            "external_id": spec.external_id,
+            "email": spec.email,
+            "name": spec.name or "",
+            "locale": spec.locale,
+            "attributes": spec.attributes or {},
+            "marketing_consent": bool(spec.marketing_consent),
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            inserted = session.execute(
+                dialect_insert(session, Member)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["program_id", "external_id"])
+                .returning(Member.id)
+            ).scalar()
+        except IntegrityError:
+            # The e-mail was taken by a concurrent request between our check and insert.
+            raise Conflict(
+                "another member of this program has this e-mail", fields={"email": "already taken"}
+            ) from None
+        if inserted is not None:
+            member = session.get_one(Member, inserted)
+            return member, True
+        member = get_member(session, program.id, spec.external_id)
+    for key, value in given.items():
+        if key == "name" and value is None:
+            value = ""
+        if key == "attributes" and value is None:
+            value = {}
+        setattr(member, key, value)
+    member.updated_at = utcnow()
+    session.flush()
+    return member, created
+
+
+def get_member_or_none(session: Session, program_id: int, external_id: str) -> Member | None:
+    return session.scalar(
+        select(Member).where(Member.program_id == program_id, Member.external_id == external_id)
+    )
+
+
+def get_member(session: Session, program_id: int, external_id: str) -> Member:
+    member = get_member_or_none(session, program_id, external_id)
+    if member is None or member.erased_at is not None:
+        raise NotFound(f"no member {external_id!r}", fields={"external_id": "unknown member"})
+    return member
+
+
+def get_member_by_id(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFound("no such member")
+    return member
+
+
+def get_members_by_ids(session: Session, member_ids: Iterable[int]) -> dict[int, Member]:
+    ids = list(set(member_ids))
+    if not ids:
+        return {}
+    return {m.id: m for m in session.scalars(select(Member).where(Member.id.in_(ids)))}
+
+
+def find_member_by_email(session: Session, program_id: int, email: str) -> Member | None:
+    try:
+        address = normalise_email(email)
+    except ValueError:
+        return None
+    return session.scalar(
+        select(Member).where(
+            Member.program_id == program_id, Member.email == address, Member.erased_at.is_(None)
+        )
+    )
+
+
+def ensure_members(
+    session: Session, program_id: int, external_ids: Iterable[str]
+) -> dict[str, int]:
+    """Member ids by external id, creating the missing ones (concurrency-safe)."""
+    wanted = set(external_ids)
+    if not wanted:
+        return {}
+    found = _ids_by_external(session, program_id, wanted)
+    missing = wanted - found.keys()
+    if missing:
+        now = utcnow()
+        session.execute(
+            dialect_insert(session, Member)
+            .values(
+                [
+                    {
+                        "program_id": program_id,
+                        "external_id": x,
+                        "name": "",
+                        "attributes": {},
+                        "marketing_consent": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for x in sorted(missing)
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["program_id", "external_id"])
+        )
+        found.update(_ids_by_external(session, program_id, missing))
+    return found
+
+
+def _ids_by_external(session: Session, program_id: int, external_ids: set[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(Member.external_id, Member.id).where(
+            Member.program_id == program_id, Member.external_id.in_(external_ids)
+        )
+    )
+    return {x: i for x, i in rows}
+
+
+def existing_member_ids(
+    session: Session, program_id: int, external_ids: Iterable[str]
+) -> dict[str, int]:
+    return _ids_by_external(session, program_id, set(external_ids))
+
+
+def _encode_cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode("|".join(str(p) for p in parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, n: int) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        parts = raw.split("|")
+        if len(parts) != n:
+            raise ValueError
+        return parts
+    except (ValueError, UnicodeDecodeError):
+        raise field("cursor", "is not a cursor this API returned") from None
+
+
+encode_cursor = _encode_cursor
+
+
+def search_members(
+    session: Session,
+    program_id: int,
+    *,
+    query: str = "",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Member], str | None]:
+    """Members matching ``query`` (external id, e-mail or name), newest first, by cursor."""
+    if not 1 <= limit <= 500:
+        raise field("limit", "must be between 1 and 500")
+    stmt = select(Member).where(Member.program_id == program_id, Member.erased_at.is_(None))
+    q = query.strip()
+    if q:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        op = "ilike" if is_postgres(session) else "like"  # SQLite LIKE ignores ASCII case
+        stmt = stmt.where(
+            or_(
+                *(
+                    getattr(col, op)(like, escape="\\")
+                    for col in (Member.external_id, Member.email, Member.name)
+                )
+            )
+        )
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        if not last_id.isdigit():
+            raise field("cursor", "is not a cursor this API returned")
+        stmt = stmt.where(Member.id < int(last_id))
+    rows = list(session.scalars(stmt.order_by(Member.id.desc()).limit(limit + 1)))
+    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def count_members(session: Session, program_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(Member.program_id == program_id, Member.erased_at.is_(None))
+        )
+        or 0
+    )
+
+
+def member_export(session: Session, program: Program, member: Member) -> dict[str, Any]:
+    """Everything stored about a member, gathered from every capability's exporter."""
+    out: dict[str, Any] = {"program": program.slug}
+    for name, module in capability_modules("privacy"):
+        exporter = getattr(module, "export", None)
+        if exporter is not None:
+            out[name] = exporter(session, member)
+    return out
+
+
+def erase_member(session: Session, program: Program, member: Member) -> None:
+    """Remove personal data. Events stay, anonymised, so aggregates do not change.
+
+    Every capability's ``privacy.erase`` runs in the same transaction: an
+    erasure is all or nothing.
+    """
+    if member.erased_at is not None:
+        return
+    for _name, module in capability_modules("privacy"):
+        eraser = getattr(module, "erase", None)
+        if eraser is not None:
+            eraser(session, member)
+    session.flush()
+
+
+# Used by this capability's privacy module.
+def _erase_member_row(session: Session, member: Member) -> None:
+    now = utcnow()
+    member.external_id = f"erased-{secrets.token_hex(8)}"
+    member.email = None
+    member.name = ""
+    member.locale = None
+    member.attributes = {}
+    member.marketing_consent = False
+    member.erased_at = now
+    member.updated_at = now
+    session.execute(delete(MagicLink).where(MagicLink.member_id == member.id))
+    for event in session.scalars(select(Event).where(Event.member_id == member.id)):
+        event.properties = anonymise_properties(event.properties)
+
+
+def anonymise_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """Keep numbers and booleans (amounts, scores: what aggregates use); drop text."""
+    return {
+        k: v
+        for k, v in (properties or {}).items()
+        if isinstance(v, bool | int | float) and not isinstance(v, str)
+    }
+
+
+# --- magic links --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedMagicLink:
+    member: Member
+    token: str
+    expires_at: datetime
+
+
+def issue_magic_link(session: Session, program: Program, email: str) -> IssuedMagicLink | None:
+    """A sign-in token for the member with this e-mail, or None (say nothing to the caller)."""
+    member = find_member_by_email(session, program.id, email)
+    if member is None:
+        return None
+    token = new_token()
+    expires = utcnow() + timedelta(minutes=get_settings().magic_link_minutes)
+    session.add(MagicLink(member_id=member.id, token_hash=token_hash(token), expires_at=expires))
+    session.flush()
+    return IssuedMagicLink(member=member, token=token, expires_at=expires)
+
+
+def redeem_magic_link(session: Session, program: Program, token: str) -> Member | None:
+    """The member a valid, unused, unexpired link signs in, marking it used (atomically)."""
+    link = session.scalar(
+        select(MagicLink).where(MagicLink.token_hash == token_hash(token)).with_for_update()
+    )
+    if link is None or link.used_at is not None or link.expires_at <= utcnow():
+        return None
+    member = session.get(Member, link.member_id)
+    if member is None or member.program_id != program.id or member.erased_at is not None:
+        return None
+    link.used_at = utcnow()
+    session.flush()
+    return member
+
+
+def peek_magic_link(session: Session, program: Program, token: str) -> bool:
+    """Whether a link is valid, without consuming it (GET must never consume)."""
+    link = session.scalar(select(MagicLink).where(MagicLink.token_hash == token_hash(token)))
+    if link is None or link.used_at is not None or link.expires_at <= utcnow():
+        return False
+    member = session.get(Member, link.member_id)
+    return member is not None and member.program_id == program.id
+
+
+def set_member_locale(session: Session, member: Member, locale: str | None) -> Member:
+    from budding.core.i18n import normalise_locale
+
+    loc = normalise_locale(locale) if locale else None
+    if locale and loc is None:
+        raise field("locale", "supported locales are en, ko, es, id, zh-Hans")
+    member.locale = loc
+    member.updated_at = utcnow()
+    session.flush()
+    return member
+
+
+def auto_create_members(program: Program) -> bool:
+    return bool(program_setting(program, "members", "auto_create", True))
+
+
+def members_by_external_ids(
+    session: Session, program_id: int, external_ids: Sequence[str]
+) -> list[Member]:
+    return list(
+        session.scalars(
+            select(Member).where(
+                Member.program_id == program_id, Member.external_id.in_(external_ids)
+            )
+        )
+    )
