@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,10 +25,8 @@ PG_URL = os.environ.get("BUDDING_TEST_DATABASE_URL", "")
 def pytest_configure(config: pytest.Config) -> None:
     # Settings are read from the environment once per process: point them at a
     # scratch data folder before anything imports budding's settings.
-    data_dir = Path(os.environ.get("BUDDING_TEST_DATA_DIR") or REPO / ".pytest-data")
-    data_dir.mkdir(exist_ok=True)
-    for f in data_dir.glob("test.db*"):
-        f.unlink()
+    # A fresh folder per run, so parallel runs never share a SQLite file.
+    data_dir = Path(tempfile.mkdtemp(prefix="budding-test-"))
     os.environ["BUDDING_DATA_DIR"] = str(data_dir)
     os.environ["BUDDING_DATABASE_URL"] = PG_URL or f"sqlite:///{(data_dir / 'test.db').as_posix()}"
     os.environ["BUDDING_SECRET_KEY"] = "test-secret-key-not-for-production"
