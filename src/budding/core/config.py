@@ -75,6 +75,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 text = "********" if value.get_secret_value() else ""
+                if name == "secret_key" and not text:
+                    text = f"(generated, kept in {self.data_dir / 'secret_key'})"
             else:
                 text = str(value)
             if name in {"database_url", "jobs_url"}:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import cache
 from gettext import c2py
 from pathlib import Path
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.messages.catalog import Catalog
@@ -104,14 +105,15 @@ def translations(locale: str) -> Translations:
         for message in catalog:
             if not message.id or not message.string or message.fuzzy:
                 continue
-            if isinstance(message.id, tuple):
+            entries: dict[Any, str] = merged._catalog
+            if isinstance(message.id, tuple | list):
                 for i, form in enumerate(message.string):
                     if form:
-                        merged._catalog[(message.id[0], i)] = form
-            else:
-                merged._catalog[message.id] = message.string
+                        entries[(message.id[0], i)] = form
+            elif isinstance(message.string, str):
+                entries[message.id] = message.string
     # gettext wants a plural *index*; Babel's catalog knows each locale's C expression.
-    merged.plural = c2py(Catalog(locale=locale).plural_expr)  # type: ignore[method-assign]
+    merged.plural = c2py(Catalog(locale=locale).plural_expr)  # type: ignore[assignment]
     return merged
 
 

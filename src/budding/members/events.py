@@ -269,7 +269,7 @@ def events_per_day(session: Session, program_id: int, days: int = 90) -> list[tu
     end = utcnow().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     start = end - timedelta(days=days)
     day = func.date(Event.occurred_at)
-    counts = dict(
+    counts: dict[Any, int] = dict(
         session.execute(
             select(day, func.count())
             .where(Event.program_id == program_id, Event.occurred_at >= start)
@@ -279,7 +279,8 @@ def events_per_day(session: Session, program_id: int, days: int = 90) -> list[tu
     out = []
     for i in range(days):
         d = (start + timedelta(days=i)).date()
-        out.append((d.isoformat(), int(counts.get(d, counts.get(d.isoformat(), 0)))))
+        # PostgreSQL returns dates, SQLite ISO strings.
+        out.append((d.isoformat(), int(counts.get(d, counts.get(d.isoformat(), 0)) or 0)))
     return out
 
 
