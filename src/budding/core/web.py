@@ -110,7 +110,9 @@ def create_app() -> FastAPI:
         fields: dict[str, str] = {}
         malformed = False
         for e in exc.errors():
-            loc = [str(p) for p in e.get("loc", ()) if p not in ("body",)]
+            loc = [str(p) for p in e.get("loc", ())]
+            if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+                loc = loc[1:]
             if e.get("type") == "json_invalid":
                 malformed = True
                 fields["body"] = "is not valid JSON: " + str(e.get("ctx", {}).get("error", ""))
@@ -136,7 +138,7 @@ def create_app() -> FastAPI:
         if _wants_json(request):
             body = {"error": {"code": "unauthorized", "message": "sign in first", "fields": {}}}
             return JSONResponse(body, status_code=401)
-        target = "/admin/login?next=" + quote(exc.next_url)
+        target = exc.login_path + "?next=" + quote(exc.next_url)
         if request.headers.get("hx-request"):
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
