@@ -6,8 +6,16 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from budding.core.db import Base, UTCDateTime, utcnow
+from budding.core.i18n import N_
 
 ROLES = ("owner", "admin", "moderator", "analyst")
+# Display names (msgids) of the roles, translated where shown.
+ROLE_LABELS = {
+    "owner": N_("Owner"),
+    "admin": N_("Admin"),
+    "moderator": N_("Moderator"),
+    "analyst": N_("Analyst (read-only)"),
+}
 
 
 class StaffUser(Base):

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from budding.accounts.models import ROLES, ApiKey, LoginAttempt, StaffSession, StaffUser
 from budding.core.config import get_settings
 from budding.core.db import utcnow
-from budding.core.errors import Conflict, NotFound, RateLimited, Unauthorized, field
+from budding.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthorized,
+    field,
+)
 from budding.core.security import (
     constant_time_equal,
     hash_password,
@@ -46,12 +53,32 @@ def _normalise_staff_email(email: str) -> str:
         raise field("email", str(exc)) from None
 
 
+def _check_may_assign(by: StaffUser | None, role: str) -> None:
+    """Staff managed from the dashboard: owners and admins manage, only owners touch owners."""
+    if by is None:  # the command line: whoever runs it owns the installation
+        return
+    if not can_manage(by.role):
+        raise PermissionDenied("only owners and admins can do this", code="admin_only")
+    if role == "owner" and by.role != "owner":
+        raise PermissionDenied("only owners can manage owners", code="owner_only")
+
+
 def create_user(
-    session: Session, *, email: str, password: str, role: str, name: str = ""
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: str,
+    name: str = "",
+    by: StaffUser | None = None,
 ) -> StaffUser:
+    """A staff user; ``by`` is the staff user creating it from the dashboard (None: the CLI)."""
     address = _normalise_staff_email(email)
     if role not in ROLES:
         raise field("role", f"must be one of {', '.join(ROLES)}")
+    _check_may_assign(by, role)
+    if len(name) > 200:
+        raise field("name", "must be at most 200 characters")
     if len(password) < MIN_PASSWORD:
         raise field("password", f"must be at least {MIN_PASSWORD} characters")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == address)) is not None:
@@ -66,10 +93,17 @@ def list_users(session: Session) -> list[StaffUser]:
     return list(session.scalars(select(StaffUser).order_by(StaffUser.email)))
 
 
-def set_user_active(session: Session, user_id: int, active: bool) -> StaffUser:
+def set_user_active(
+    session: Session, user_id: int, active: bool, *, by: StaffUser | None = None
+) -> StaffUser:
+    """(De)activate a staff user; deactivation ends their sessions at once. From the
+    dashboard (``by`` given) nobody deactivates themselves and only owners touch owners."""
     user = session.get(StaffUser, user_id)
     if user is None:
         raise NotFound("no such staff user")
+    _check_may_assign(by, user.role)
+    if by is not None and by.id == user.id and not active:
+        raise PermissionDenied("you cannot deactivate yourself", code="self_deactivation")
     user.is_active = active
     if not active:
         session.execute(delete(StaffSession).where(StaffSession.user_id == user.id))
@@ -157,6 +191,11 @@ def logout(session: Session, token: str) -> None:
     session.execute(delete(StaffSession).where(StaffSession.token_hash == token_hash(token)))
 
 
+def end_session(session: Session, staff_session: StaffSession) -> None:
+    """Sign out of one session (the cookie's token is no longer accepted)."""
+    session.execute(delete(StaffSession).where(StaffSession.id == staff_session.id))
+
+
 # --- API keys -----------------------------------------------------------------------
 
 KEY_PREFIX = "bud_"
@@ -225,7 +264,18 @@ def authenticate_api_key(session: Session, presented: str) -> ApiKey:
 
 
 def touch_api_key(session: Session, key: ApiKey, now: datetime | None = None) -> None:
-    """Record last use, at most once a minute, so hot keys do not serialise on one row."""
+    """Record last use, at most once a minute, so hot keys do not serialise on one row.
+
+    When concurrent requests all find the time stale, one records it and the
+    others skip the row it has locked (``SKIP LOCKED``) instead of waiting for
+    that request to commit: a request blocked here would hold a worker thread
+    that the lock's holder may need, and with every thread blocked they
+    deadlocked (PostgreSQL; SQLite serialises transactions anyway).
+    """
     now = now or utcnow()
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        free = session.scalar(
+            select(ApiKey.id).where(ApiKey.id == key.id).with_for_update(skip_locked=True)
+        )
+        if free is not None:
+            session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))

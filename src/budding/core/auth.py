@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Depends, Request
+import anyio
+import anyio.to_thread
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from budding.accounts import service as accounts
-from budding.accounts.models import StaffSession, StaffUser
+from budding.accounts.models import ROLE_LABELS, StaffSession, StaffUser
 from budding.core.config import get_settings
-from budding.core.db import unit_of_work
+from budding.core.db import get_engine, session_factory
 from budding.core.errors import NotFound, PermissionDenied, Unauthorized
 from budding.core.security import constant_time_equal, sign, unsign
 from budding.programs import service as programs
@@ -23,11 +28,64 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
-def db_session() -> Iterator[Session]:
+# Per event loop (each TestClient runs its own): how many requests may hold a
+# database session at once. See ``db_session``.
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+THREAD_POOL_SIZE = 40  # Starlette's default for sync routes and dependencies
+
+
+def _gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        engine = get_engine()
+        if engine.dialect.name == "sqlite":
+            size = 1  # every transaction starts with BEGIN IMMEDIATE: one writer
+        else:
+            pool_size = getattr(engine.pool, "size", None)
+            size = min(pool_size() if callable(pool_size) else 10, THREAD_POOL_SIZE // 2)
+        gate = _gates[loop] = asyncio.Semaphore(size)
+    return gate
+
+
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+async def db_session() -> AsyncIterator[Session]:
     """The request's unit of work. Use as ``Depends(db_session, scope="function")`` so the
-    commit happens before the response is sent: a failed commit is a 500, never a lost write."""
-    with unit_of_work() as session:
-        yield session
+    commit happens before the response is sent: a failed commit is a 500, never a lost write.
+
+    Requests take a place at a gate first, waiting in the event loop: at most
+    half the thread pool's size (PostgreSQL, and no more than the connection
+    pool holds) or one (SQLite, one writer) hold a session at once. Without it,
+    requests waiting for a connection, for SQLite's write lock or for a row
+    another request inserted filled every pool thread, while the requests they
+    waited for needed a thread to finish: 50 concurrent batches deadlocked
+    until timeouts broke it.
+    """
+    gate = _gate()
+    async with gate:
+        session = session_factory()()  # no I/O until the first query
+        try:
+            yield session
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_finish, session, False)
+            raise
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_finish, session, True)
 
 
 DB = Depends(db_session, scope="function")
@@ -58,7 +116,8 @@ def api_context(request: Request, session: Session = DB) -> ApiContext:
 API = Depends(api_context)
 
 
-def writer_context(ctx: ApiContext = API) -> ApiContext:
+async def writer_context(ctx: ApiContext = API) -> ApiContext:
+    # async: a role check needs no thread-pool hop.
     ctx.require_write()
     return ctx
 
@@ -70,10 +129,12 @@ API_WRITE = Depends(writer_context)
 
 
 class LoginRequired(Exception):
-    """Raised by page dependencies; the web app turns it into a redirect to the login page."""
+    """Raised by page dependencies; the web app turns it into a redirect to the login page
+    (``login_path``: the staff login, or a member portal's sign-in page)."""
 
-    def __init__(self, next_url: str) -> None:
+    def __init__(self, next_url: str, login_path: str = "/admin/login") -> None:
         self.next_url = next_url
+        self.login_path = login_path
 
 
 @dataclass
@@ -91,6 +152,11 @@ class StaffContext:
         return accounts.can_write(self.user.role)
 
     @property
+    def role_label(self) -> str:
+        """The role's display name (a msgid: translate it with ``_``)."""
+        return ROLE_LABELS.get(self.user.role, self.user.role)
+
+    @property
     def can_manage(self) -> bool:
         return accounts.can_manage(self.user.role)
 
@@ -104,6 +170,30 @@ class StaffContext:
 
     def program(self, slug: str) -> Program:
         return programs.get_program(self.session, slug)
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        *,
+        program: Program | None = None,
+        status_code: int = 200,
+        **context: Any,
+    ) -> Response:
+        """An admin page (a template extending ``core/admin_base.html``), never cached."""
+        from budding.core.templating import render
+
+        response: Response = render(
+            request,
+            name,
+            status_code=status_code,
+            ctx=self,
+            program=program,
+            programs=programs.list_programs(self.session),
+            **context,
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def session_cookie_value(token: str) -> str:

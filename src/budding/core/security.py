@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -59,3 +60,16 @@ def unsign(token: str, salt: str, max_age: int) -> Any | None:
         return _serializer(salt).loads(token, max_age=max_age)
     except (BadSignature, SignatureExpired):
         return None
+
+
+def safe_local_path(value: str | None, default: str) -> str:
+    """``value`` when it is a path on this site (``/…``), else ``default``: a ``next=``
+    parameter must never send anyone to another site (``//evil``, ``/\\evil``, ``https:``)."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return default
+    if "\\" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value

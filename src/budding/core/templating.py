@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
@@ -32,6 +34,19 @@ def _fmt_number(value: float | int | None) -> str:
     if value is None:
         return ""
     return format_decimal(value, locale=i18n.babel_locale())
+
+
+def _urlpart(value: object) -> str:
+    """One URL path segment: every reserved character (``/`` too) percent-encoded."""
+    return quote(str(value), safe="")
+
+
+def _plain(value: Any) -> str:
+    """A JSON-ish value as display text (strings as they are, the rest as JSON); a plain
+    ``str``, so autoescaping still applies (unlike ``tojson``, which is for scripts)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _nav(attribute: str) -> list[tuple[str, str]]:
@@ -72,6 +87,8 @@ def environment() -> Environment:
     )
     env.filters["datetime"] = _fmt_datetime
     env.filters["number"] = _fmt_number
+    env.filters["urlpart"] = _urlpart
+    env.filters["plain"] = _plain
     env.globals["LOCALES"] = i18n.LOCALES
     env.globals["LOCALE_NAMES"] = i18n.LOCALE_NAMES
     env.globals["current_locale"] = i18n.get_locale

@@ -33,13 +33,18 @@ def parse_member(data: dict[str, Any]) -> MemberIn:
 
 
 def upsert_member(
-    session: Session, program: Program, data: dict[str, Any] | MemberIn
+    session: Session,
+    program: Program,
+    data: dict[str, Any] | MemberIn,
+    *,
+    created_at: datetime | None = None,
 ) -> tuple[Member, bool]:
     """Create or update a member by ``external_id``. Returns ``(member, created)``.
 
     Fields absent from ``data`` stay as they are. Safe under concurrency: two
     requests creating the same member race on the unique key, and the loser
-    updates the winner's row.
+    updates the winner's row. ``created_at`` backdates a member created now
+    (imports of history, the demo); it never changes an existing member.
     """
     spec = data if isinstance(data, MemberIn) else parse_member(data)
     given = spec.model_dump(exclude_unset=True)
@@ -60,6 +65,7 @@ def upsert_member(
     created = False
     if member is None:
         now = utcnow()
+        joined = created_at or now
         values: dict[str, Any] = {
             "program_id": program.id,
             "external_id": spec.external_id,
@@ -68,8 +74,8 @@ def upsert_member(
             "locale": spec.locale,
             "attributes": spec.attributes or {},
             "marketing_consent": bool(spec.marketing_consent),
-            "created_at": now,
-            "updated_at": now,
+            "created_at": joined,
+            "updated_at": joined,
         }
         try:
             inserted = session.execute(
@@ -148,23 +154,24 @@ def ensure_members(
     missing = wanted - found.keys()
     if missing:
         now = utcnow()
+        # executemany of one cached statement: ``.values(list)`` recompiles per call.
+        # Sorted, so concurrent batches lock the unique key in one order.
         session.execute(
-            dialect_insert(session, Member)
-            .values(
-                [
-                    {
-                        "program_id": program_id,
-                        "external_id": x,
-                        "name": "",
-                        "attributes": {},
-                        "marketing_consent": False,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for x in sorted(missing)
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["program_id", "external_id"])
+            dialect_insert(session, Member.__table__).on_conflict_do_nothing(
+                index_elements=["program_id", "external_id"]
+            ),
+            [
+                {
+                    "program_id": program_id,
+                    "external_id": x,
+                    "name": "",
+                    "attributes": {},
+                    "marketing_consent": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for x in sorted(missing)
+            ],
         )
         found.update(_ids_by_external(session, program_id, missing))
     return found
@@ -309,14 +316,36 @@ class IssuedMagicLink:
     expires_at: datetime
 
 
+# Links one member may be sent per link lifetime: enough for a lost e-mail or two, too few
+# for anyone to flood a member's inbox through the public sign-in form.
+MAGIC_LINKS_PER_WINDOW = 5
+
+
 def issue_magic_link(session: Session, program: Program, email: str) -> IssuedMagicLink | None:
-    """A sign-in token for the member with this e-mail, or None (say nothing to the caller)."""
+    """A sign-in token for the member with this e-mail, or None (say nothing to the caller):
+    no such member, or already ``MAGIC_LINKS_PER_WINDOW`` links sent within a link's lifetime."""
     member = find_member_by_email(session, program.id, email)
     if member is None:
         return None
+    now = utcnow()
+    minutes = get_settings().magic_link_minutes
+    recent = session.scalar(
+        select(func.count())
+        .select_from(MagicLink)
+        .where(
+            MagicLink.member_id == member.id,
+            MagicLink.created_at > now - timedelta(minutes=minutes),
+        )
+    )
+    if (recent or 0) >= MAGIC_LINKS_PER_WINDOW:
+        return None
     token = new_token()
-    expires = utcnow() + timedelta(minutes=get_settings().magic_link_minutes)
-    session.add(MagicLink(member_id=member.id, token_hash=token_hash(token), expires_at=expires))
+    expires = now + timedelta(minutes=minutes)
+    session.add(
+        MagicLink(
+            member_id=member.id, token_hash=token_hash(token), created_at=now, expires_at=expires
+        )
+    )
     session.flush()
     return IssuedMagicLink(member=member, token=token, expires_at=expires)
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from budding.core.i18n import normalise_locale
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# Admin pages live at /admin/<slug>; these names are taken by the dashboard's own pages.
+RESERVED_SLUGS = frozenset({"login", "logout", "users", "programs"})
 
 
 class ProgramCreate(BaseModel):
@@ -25,6 +27,8 @@ class ProgramCreate(BaseModel):
     def _slug(cls, v: str) -> str:
         if not SLUG_RE.match(v):
             raise ValueError("use 1-64 lowercase letters, digits and dashes")
+        if v in RESERVED_SLUGS:
+            raise ValueError(f"{v!r} is reserved for the dashboard's own pages")
         return v
 
     @field_validator("default_locale")

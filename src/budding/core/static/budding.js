@@ -4,6 +4,8 @@ document.addEventListener("htmx:configRequest", (e) => {
   if (token) e.detail.headers["X-CSRF-Token"] = token;
 });
 
+const CHART_COLORS = ["#2f7d4f", "#d08a1e", "#3a6ea5", "#a23b72", "#6b8e23", "#66707a"];
+
 // Charts: <div class="chart" data-chart='{"type": "line", "x": [...], "series": [{"name":..., "data": [...]}]}'>
 function buddingCharts(root) {
   if (!window.echarts) return;
@@ -13,12 +15,19 @@ function buddingCharts(root) {
     const spec = JSON.parse(el.dataset.chart);
     const chart = echarts.init(el, null, { renderer: "svg" });
     const option = spec.option || {
+      color: CHART_COLORS,
       tooltip: { trigger: "axis" },
       legend: spec.series.length > 1 ? {} : undefined,
       grid: { left: 48, right: 16, top: 24, bottom: 32 },
       xAxis: { type: "category", data: spec.x },
       yAxis: { type: "value" },
-      series: spec.series.map((s) => Object.assign({ type: spec.type || "line", showSymbol: false }, s)),
+      series: spec.series.map((s) =>
+        Object.assign(
+          { type: spec.type || "line", showSymbol: false },
+          s,
+          s.areaStyle ? { areaStyle: Object.assign({ opacity: 0.15 }, s.areaStyle) } : {},
+        ),
+      ),
     };
     chart.setOption(option);
     window.addEventListener("resize", () => chart.resize());
@@ -36,4 +45,22 @@ document.addEventListener("click", async (e) => {
   }
   btn.dataset.copied = "1";
   btn.classList.add("copied");
+});
+
+// Select boxes that navigate: <select data-navigate> whose option values are URLs on this site.
+document.addEventListener("change", (e) => {
+  const select = e.target.closest("select[data-navigate]");
+  if (select && select.value && select.value.startsWith("/")) location.href = select.value;
+});
+
+// Forms that ask first: <form data-confirm="Revoke this key?">
+document.addEventListener("submit", (e) => {
+  const form = e.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) e.preventDefault();
+});
+
+// Select boxes that submit their form when changed: <select data-autosubmit>
+document.addEventListener("change", (e) => {
+  const select = e.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.requestSubmit();
 });
