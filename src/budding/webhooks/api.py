@@ -1,0 +1,107 @@
+"""``/api/v1/webhooks``: endpoints, event types, the delivery log, redelivery. Thin."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from budding.core.auth import API, API_WRITE, ApiContext
+from budding.webhooks import service
+from budding.webhooks.schemas import (
+    AttemptOut,
+    DeliveryDetail,
+    DeliveryOut,
+    DeliveryPage,
+    EndpointCreated,
+    EndpointIn,
+    EndpointList,
+    EndpointOut,
+    EventTypeOut,
+)
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post("/webhooks", response_model=EndpointCreated, status_code=201)
+def create_webhook(body: EndpointIn, ctx: ApiContext = API_WRITE) -> Any:
+    """Add an endpoint. The answer carries its signing ``secret``, shown only this once."""
+    endpoint, secret = service.create_endpoint(
+        ctx.session,
+        ctx.program,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+    )
+    return EndpointCreated(**EndpointOut.model_validate(endpoint).model_dump(), secret=secret)
+
+
+@router.get("/webhooks", response_model=EndpointList)
+def list_webhooks(ctx: ApiContext = API) -> Any:
+    return {"webhooks": service.list_endpoints(ctx.session, ctx.program.id)}
+
+
+@router.get("/webhooks/event-types", response_model=list[EventTypeOut])
+def event_types(ctx: ApiContext = API) -> Any:
+    """Event types an endpoint can subscribe to."""
+    return [EventTypeOut(name=n, description=d) for n, d in service.known_event_types().items()]
+
+
+@router.get("/webhooks/deliveries", response_model=DeliveryPage)
+def list_deliveries(
+    ctx: ApiContext = API,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    webhook_id: int | None = None,
+    event_type: str | None = Query(None, max_length=64),
+    cursor: str | None = Query(None, max_length=20),
+    limit: int = Query(50, ge=1, le=500),
+) -> Any:
+    """The delivery log, newest first."""
+    rows, next_cursor = service.list_deliveries(
+        ctx.session,
+        ctx.program.id,
+        status=status,
+        endpoint_id=webhook_id,
+        event_type=event_type,
+        cursor=cursor,
+        limit=limit,
+    )
+    return {"deliveries": rows, "next_cursor": next_cursor}
+
+
+@router.get("/webhooks/deliveries/{delivery_id}", response_model=DeliveryDetail)
+def get_delivery(delivery_id: str, ctx: ApiContext = API) -> Any:
+    """One delivery with its body and every attempt."""
+    delivery = service.get_delivery(ctx.session, ctx.program.id, delivery_id)
+    attempts = service.attempts_of(ctx.session, delivery)
+    return DeliveryDetail(
+        **DeliveryOut.model_validate(delivery).model_dump(),
+        body=delivery.body,
+        attempt_log=[AttemptOut.model_validate(a) for a in attempts],
+    )
+
+
+@router.post(
+    "/webhooks/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut, status_code=202
+)
+def redeliver(delivery_id: str, ctx: ApiContext = API_WRITE) -> Any:
+    """Send a delivery again (same ``Budding-Delivery`` id and body)."""
+    return service.redeliver(ctx.session, ctx.program.id, delivery_id)
+
+
+@router.get("/webhooks/{webhook_id}", response_model=EndpointOut)
+def get_webhook(webhook_id: int, ctx: ApiContext = API) -> Any:
+    return service.get_endpoint(ctx.session, ctx.program.id, webhook_id)
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+def remove_webhook(webhook_id: int, ctx: ApiContext = API_WRITE) -> Response:
+    """Stop sending to an endpoint; its delivery log stays."""
+    service.remove_endpoint(ctx.session, ctx.program.id, webhook_id)
+    return Response(status_code=204)
+
+
+@router.post("/webhooks/{webhook_id}/test", response_model=DeliveryOut, status_code=202)
+def send_test(webhook_id: int, ctx: ApiContext = API_WRITE) -> Any:
+    """Send a ``webhook.test`` event to this endpoint."""
+    return service.send_test(ctx.session, ctx.program, webhook_id)

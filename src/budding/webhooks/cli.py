@@ -1,0 +1,140 @@
+"""``budding webhooks add|list|remove|test|deliveries|redeliver``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.programs.service import get_program
+
+app = typer.Typer(help="Webhooks: signed event deliveries to your endpoints.", no_args_is_help=True)
+COMMANDS = {"webhooks": app}
+
+PROGRAM = typer.Option(..., "--program", "-p", help="Program slug.")
+
+
+@app.command("add")
+def add(
+    url: str = typer.Argument(..., help="http(s) URL that receives the events."),
+    program: str = PROGRAM,
+    event: list[str] = typer.Option(
+        ..., "--event", "-e", help="An event type to send (repeat it), or '*' for all."
+    ),
+    description: str = typer.Option("", help="What the endpoint is for."),
+) -> None:
+    """Add an endpoint. Its signing secret is printed once and never shown again."""
+    from budding.webhooks import service
+
+    with cli_unit_of_work() as session:
+        endpoint, secret = service.create_endpoint(
+            session,
+            get_program(session, program),
+            url=url,
+            event_types=event,
+            description=description,
+        )
+        endpoint_id = endpoint.id
+    err_console.print(
+        f"webhook {endpoint_id} added; its signing secret (store it now, it is not shown again):"
+    )
+    print(secret)
+
+
+@app.command("list")
+def list_(program: str = PROGRAM) -> None:
+    """A program's endpoints (never their secrets)."""
+    from budding.webhooks import service
+
+    with cli_unit_of_work() as session:
+        table = Table("id", "url", "events", "description", "added")
+        for e in service.list_endpoints(session, get_program(session, program).id):
+            table.add_row(
+                str(e.id),
+                e.url,
+                ", ".join(e.event_types),
+                e.description,
+                e.created_at.isoformat(timespec="seconds"),
+            )
+        console.print(table)
+
+
+@app.command("remove")
+def remove(
+    webhook_id: int = typer.Argument(..., help="The endpoint's id, as listed."),
+    program: str = PROGRAM,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Stop sending to an endpoint (its delivery log stays)."""
+    from budding.webhooks import service
+
+    if not yes:
+        typer.confirm(f"Remove webhook {webhook_id}?", abort=True)
+    with cli_unit_of_work() as session:
+        service.remove_endpoint(session, get_program(session, program).id, webhook_id)
+    console.print(f"removed webhook {webhook_id}")
+
+
+@app.command("test")
+def test(
+    webhook_id: int = typer.Argument(..., help="The endpoint's id."), program: str = PROGRAM
+) -> None:
+    """Send a webhook.test event to an endpoint (a worker delivers it)."""
+    from budding.webhooks import service
+
+    with cli_unit_of_work() as session:
+        delivery = service.send_test(session, get_program(session, program), webhook_id)
+        uid = delivery.uid
+    console.print(f"queued delivery {uid}")
+
+
+@app.command("deliveries")
+def deliveries(
+    program: str = PROGRAM,
+    status: str = typer.Option("", help="pending, delivered or failed."),
+    webhook: int | None = typer.Option(None, help="Only this endpoint's deliveries."),
+    event: str = typer.Option("", help="Only this event type."),
+    limit: int = typer.Option(50, min=1, max=500),
+) -> None:
+    """The delivery log, newest first."""
+    from budding.webhooks import service
+
+    with cli_unit_of_work() as session:
+        rows, _cursor = service.list_deliveries(
+            session,
+            get_program(session, program).id,
+            status=status or None,
+            endpoint_id=webhook,
+            event_type=event or None,
+            limit=limit,
+        )
+        table = Table(
+            "delivery", "event", "webhook", "status", "attempts", "last answer", "created"
+        )
+        for d in rows:
+            answer = f"HTTP {d.last_status_code}" if d.last_status_code else ""
+            if d.last_error and d.status != "delivered":
+                answer = f"{answer} {d.last_error}".strip()
+            table.add_row(
+                d.uid,
+                d.event_type,
+                str(d.endpoint_id),
+                d.status,
+                str(d.attempts),
+                answer[:60],
+                d.created_at.isoformat(timespec="seconds"),
+            )
+        console.print(table)
+
+
+@app.command("redeliver")
+def redeliver(
+    delivery_id: str = typer.Argument(..., help="The delivery's id (dlv_…)."),
+    program: str = PROGRAM,
+) -> None:
+    """Send a delivery again, with the same Budding-Delivery id (a worker sends it)."""
+    from budding.webhooks import service
+
+    with cli_unit_of_work() as session:
+        service.redeliver(session, get_program(session, program).id, delivery_id)
+    console.print(f"queued {delivery_id} again")

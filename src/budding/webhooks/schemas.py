@@ -1,0 +1,82 @@
+"""API shapes of webhook endpoints, deliveries and attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+
+class EndpointIn(BaseModel):
+    url: str = Field(description="http(s) URL that receives POSTed events", max_length=2000)
+    event_types: list[str] = Field(
+        description='Event types to receive (see GET /webhooks/event-types); ["*"] for all',
+        min_length=1,
+        max_length=50,
+    )
+    description: str = Field("", max_length=200)
+
+
+class EndpointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    url: str
+    description: str
+    event_types: list[str]
+    created_at: datetime
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(description="The signing secret. Shown only now: store it.")
+
+
+class EndpointList(BaseModel):
+    webhooks: list[EndpointOut]
+
+
+class EventTypeOut(BaseModel):
+    name: str
+    description: str
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    ok: bool
+    error: str | None
+    response_excerpt: str
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(
+        validation_alias=AliasChoices("uid", "id"), description="The Budding-Delivery header"
+    )
+    endpoint_id: int
+    event_id: str
+    event_type: str
+    status: str = Field(description="pending, delivered or failed")
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    job_id: int | None
+
+
+class DeliveryDetail(DeliveryOut):
+    body: str = Field(description="The exact JSON body sent")
+    attempt_log: list[AttemptOut]
+
+
+class DeliveryPage(BaseModel):
+    deliveries: list[DeliveryOut]
+    next_cursor: str | None

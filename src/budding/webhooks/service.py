@@ -1,0 +1,384 @@
+"""Webhook endpoints, ``emit`` (the one function other capabilities call), the delivery
+log and redelivery. Never commits: deliveries are written in the caller's transaction
+and sent by jobs after it commits (see ``budding.webhooks.tasks``)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import secrets
+import uuid
+from datetime import datetime
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from budding.core import jobs
+from budding.core.db import capability_names, utcnow
+from budding.core.errors import Conflict, Gone, NotFound, ValidationFailed, field
+from budding.core.i18n import N_
+from budding.programs.models import Program
+from budding.webhooks.models import (
+    DELIVERED,
+    DELIVERY_STATUSES,
+    FAILED,
+    PENDING,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+# The events Budding emits; descriptions are admin-facing (translated where shown).
+EVENT_TYPES: dict[str, str] = {
+    "referral.converted": N_("A referred member completed the qualifying conversion"),
+    "reward.issued": N_("A reward was issued to a member"),
+    "reward.reversed": N_("A reward was reversed (refund or fraud)"),
+    "waitlist.released": N_("People on the waitlist were released and invited"),
+    "fraud.flagged": N_("A fraud check flagged a member or a referral"),
+}
+# Sent to one endpoint on request ("Send a test event"), whatever it subscribes to.
+TEST_EVENT = "webhook.test"
+ALL_EVENTS = "*"
+MAX_ENDPOINTS = 20
+MAX_BODY_BYTES = 256 * 1024
+EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+
+class UnknownEventType(ValueError):
+    """``emit`` was called with an event type nobody declared (a programming error)."""
+
+
+class TooManyEndpoints(Conflict):
+    code = "too_many_webhooks"
+
+
+class EndpointRemoved(Gone):
+    code = "webhook_removed"
+
+
+@cache
+def known_event_types() -> dict[str, str]:
+    """Built-in event types plus those declared by capabilities as ``WEBHOOK_EVENTS`` in
+    their package ``__init__`` (name -> description)."""
+    found = dict(EVENT_TYPES)
+    for name in capability_names():
+        declared = getattr(importlib.import_module(f"budding.{name}"), "WEBHOOK_EVENTS", None)
+        for event_type, description in (declared or {}).items():
+            if not EVENT_TYPE_RE.match(event_type):
+                raise ValueError(f"budding.{name}.WEBHOOK_EVENTS: bad event type {event_type!r}")
+            found.setdefault(event_type, description)
+    return dict(sorted(found.items()))
+
+
+# --- endpoints -------------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    value = url.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise field("url", "must be an http:// or https:// URL with a host")
+    if len(value) > 2000:
+        raise field("url", "must be at most 2000 characters")
+    if any(c.isspace() for c in value):
+        raise field("url", "must not contain spaces")
+    return value
+
+
+def check_event_types(event_types: list[str]) -> list[str]:
+    chosen = sorted({t.strip() for t in event_types if t.strip()})
+    if not chosen:
+        raise field("event_types", "choose at least one event type, or '*' for all")
+    if ALL_EVENTS in chosen:
+        return [ALL_EVENTS]
+    known = known_event_types()
+    unknown = [t for t in chosen if t not in known]
+    if unknown:
+        raise field(
+            "event_types",
+            f"unknown: {', '.join(unknown)} (known: {', '.join(known)}, or '*' for all)",
+        )
+    return chosen
+
+
+def create_endpoint(
+    session: Session,
+    program: Program,
+    *,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+) -> tuple[WebhookEndpoint, str]:
+    """Add an endpoint; returns it and its signing secret (shown to the user once)."""
+    problems: dict[str, str] = {}
+    clean_url, clean_types = url, event_types
+    try:
+        clean_url = check_url(url)
+    except ValidationFailed as exc:
+        problems.update(exc.fields)
+    try:
+        clean_types = check_event_types(event_types)
+    except ValidationFailed as exc:
+        problems.update(exc.fields)
+    if len(description) > 200:
+        problems["description"] = "must be at most 200 characters"
+    if problems:
+        name, reason = next(iter(problems.items()))
+        raise ValidationFailed(f"{name}: {reason}", fields=problems)
+    if len(list_endpoints(session, program.id)) >= MAX_ENDPOINTS:
+        raise TooManyEndpoints(
+            f"a program has at most {MAX_ENDPOINTS} webhook endpoints; remove one first"
+        )
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint = WebhookEndpoint(
+        program_id=program.id,
+        url=clean_url,
+        description=description.strip(),
+        secret=secret,
+        event_types=clean_types,
+        created_at=utcnow(),
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint, secret
+
+
+def list_endpoints(
+    session: Session, program_id: int, *, include_removed: bool = False
+) -> list[WebhookEndpoint]:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.program_id == program_id)
+    if not include_removed:
+        query = query.where(WebhookEndpoint.removed_at.is_(None))
+    return list(session.scalars(query.order_by(WebhookEndpoint.id)))
+
+
+def get_endpoint(session: Session, program_id: int, endpoint_id: int) -> WebhookEndpoint:
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.program_id != program_id or endpoint.removed_at is not None:
+        raise NotFound(f"no webhook {endpoint_id}", fields={"webhook_id": "unknown webhook"})
+    return endpoint
+
+
+def remove_endpoint(session: Session, program_id: int, endpoint_id: int) -> WebhookEndpoint:
+    """Stop sending to an endpoint. Its delivery log stays; pending deliveries fail."""
+    endpoint = get_endpoint(session, program_id, endpoint_id)
+    now = utcnow()
+    endpoint.removed_at = now
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == PENDING)
+        .values(status=FAILED, last_error="the endpoint was removed", next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return endpoint
+
+
+# --- emitting --------------------------------------------------------------------------
+
+
+def emit(session: Session, program: Program, event_type: str, payload: dict[str, Any]) -> None:
+    """Send ``event_type`` with ``payload`` to every endpoint of ``program`` subscribed to it.
+
+    Writes one delivery per endpoint and enqueues its delivery job, all in the
+    caller's transaction: nothing is sent unless that transaction commits, and a
+    committed event is delivered even if this process dies right after. The body
+    sent is ``{"id", "type", "created_at", "program", "data": payload}``.
+    """
+    if event_type not in known_event_types():
+        raise UnknownEventType(
+            f"unknown webhook event type {event_type!r}: declare it in WEBHOOK_EVENTS"
+        )
+    endpoints = [e for e in list_endpoints(session, program.id) if e.subscribes_to(event_type)]
+    if endpoints:
+        _queue_event(session, program, event_type, payload, endpoints)
+
+
+def send_test(session: Session, program: Program, endpoint_id: int) -> WebhookDelivery:
+    """Send a ``webhook.test`` event to one endpoint, whatever it subscribes to."""
+    endpoint = get_endpoint(session, program.id, endpoint_id)
+    payload = {"message": "a test event from Budding", "webhook_id": endpoint.id}
+    return _queue_event(session, program, TEST_EVENT, payload, [endpoint])[0]
+
+
+def _queue_event(
+    session: Session,
+    program: Program,
+    event_type: str,
+    payload: dict[str, Any],
+    endpoints: list[WebhookEndpoint],
+) -> list[WebhookDelivery]:
+    now = utcnow()
+    event_id = "evt_" + uuid.uuid4().hex
+    envelope = {
+        "id": event_id,
+        "type": event_type,
+        "created_at": now.isoformat(),
+        "program": program.slug,
+        "data": payload,
+    }
+    try:
+        body = orjson.dumps(envelope, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError as exc:
+        raise TypeError(f"webhook payload of {event_type!r} is not JSON: {exc}") from None
+    if len(body) > MAX_BODY_BYTES:
+        raise ValueError(f"webhook payload of {event_type!r} is over {MAX_BODY_BYTES} bytes")
+    deliveries = []
+    for endpoint in endpoints:
+        delivery = WebhookDelivery(
+            program_id=program.id,
+            endpoint_id=endpoint.id,
+            uid="dlv_" + uuid.uuid4().hex,
+            event_id=event_id,
+            event_type=event_type,
+            body=body,
+            status=PENDING,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        session.add(delivery)
+        session.flush()
+        record = jobs.enqueue(
+            session, "webhooks.deliver", {"delivery_id": delivery.id}, program_id=program.id
+        )
+        delivery.job_id = record.id
+        deliveries.append(delivery)
+    session.flush()
+    return deliveries
+
+
+# --- the delivery log ------------------------------------------------------------------
+
+
+def list_deliveries(
+    session: Session,
+    program_id: int,
+    *,
+    status: str | None = None,
+    endpoint_id: int | None = None,
+    event_type: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[WebhookDelivery], str | None]:
+    """Deliveries newest first, and the cursor of the next page (None at the end)."""
+    query = select(WebhookDelivery).where(WebhookDelivery.program_id == program_id)
+    if status:
+        if status not in DELIVERY_STATUSES:
+            raise field("status", f"must be one of {', '.join(DELIVERY_STATUSES)}")
+        query = query.where(WebhookDelivery.status == status)
+    if endpoint_id is not None:
+        query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+    if event_type:
+        query = query.where(WebhookDelivery.event_type == event_type)
+    if cursor:
+        if not cursor.isdigit():
+            raise field("cursor", "is not a cursor from a previous page")
+        query = query.where(WebhookDelivery.id < int(cursor))
+    rows = list(session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)))
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def get_delivery(session: Session, program_id: int, uid: str) -> WebhookDelivery:
+    delivery = session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.uid == uid, WebhookDelivery.program_id == program_id
+        )
+    )
+    if delivery is None:
+        raise NotFound(f"no delivery {uid!r}", fields={"delivery_id": "unknown delivery"})
+    return delivery
+
+
+def attempts_of(session: Session, delivery: WebhookDelivery) -> list[WebhookAttempt]:
+    return list(
+        session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id == delivery.id)
+            .order_by(WebhookAttempt.id)
+        )
+    )
+
+
+def redeliver(session: Session, program_id: int, uid: str) -> WebhookDelivery:
+    """Send a delivery again now, with the same ``Budding-Delivery`` id and body."""
+    delivery = get_delivery(session, program_id, uid)
+    endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+    if endpoint is None or endpoint.removed_at is not None:
+        raise EndpointRemoved("the endpoint of this delivery was removed")
+    delivery.status = PENDING
+    delivery.next_attempt_at = utcnow()
+    record = jobs.enqueue(
+        session, "webhooks.redeliver", {"delivery_id": delivery.id}, program_id=program_id
+    )
+    delivery.job_id = record.id
+    session.flush()
+    return delivery
+
+
+# --- used by the delivery jobs -----------------------------------------------------------
+
+
+def target_of(session: Session, delivery_id: int) -> tuple[WebhookDelivery, WebhookEndpoint]:
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
+    return delivery, endpoint
+
+
+def record_attempt(
+    session: Session,
+    delivery_id: int,
+    *,
+    started_at: datetime,
+    duration_ms: int,
+    status_code: int | None,
+    response_excerpt: str,
+    error: str | None,
+    next_attempt_at: datetime | None,
+) -> WebhookAttempt:
+    """Log one HTTP attempt and update the delivery: delivered on a 2xx answer."""
+    ok = status_code is not None and 200 <= status_code < 300
+    delivery = session.execute(
+        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
+    ).scalar_one()
+    delivery.attempts += 1
+    delivery.last_status_code = status_code
+    delivery.last_error = error or (None if ok else f"HTTP {status_code}")
+    delivery.last_attempt_at = started_at
+    if ok:
+        delivery.status = DELIVERED
+        delivery.delivered_at = utcnow()
+        delivery.next_attempt_at = None
+    elif delivery.status != DELIVERED:
+        delivery.next_attempt_at = next_attempt_at
+    attempt = WebhookAttempt(
+        program_id=delivery.program_id,
+        delivery_id=delivery.id,
+        number=delivery.attempts,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        status_code=status_code,
+        response_excerpt=response_excerpt,
+        error=error[:500] if error else None,
+        ok=ok,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def mark_failed(session: Session, delivery_id: int, error: str) -> None:
+    """A delivery whose attempts are used up (a no-op once delivered)."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING)
+        .values(status=FAILED, next_attempt_at=None, last_error=error[:500])
+        .execution_options(synchronize_session=False)
+    )

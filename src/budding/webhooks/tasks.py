@@ -1,0 +1,130 @@
+"""Delivery jobs: one signed POST per attempt, every attempt logged.
+
+A delivery is retried 7 times after the first attempt, waiting about 1, 3, 9, 27
+minutes, 1.4, 4 and 12 hours (±20 % jitter): about 18 hours in all, then it fails.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+import budding
+from budding.core.db import unit_of_work, utcnow
+from budding.core.jobs import JobContext, JobFailed, job
+from budding.webhooks import service
+from budding.webhooks.models import DELIVERED
+from budding.webhooks.signing import signature_header
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+EXCERPT_BYTES = 1024
+USER_AGENT = f"Budding-Webhooks/{budding.__version__}"
+
+
+class DeliveryFailed(Exception):
+    """The receiver did not answer 2xx; the job retries."""
+
+
+@dataclass(frozen=True)
+class HttpOutcome:
+    status_code: int | None
+    excerpt: str
+    error: str | None
+    duration_ms: int
+
+
+def post(url: str, body: str, headers: dict[str, str]) -> HttpOutcome:
+    """POST ``body``; read at most ``EXCERPT_BYTES`` of the answer. Redirects are not
+    followed (a 3xx is a failure: the endpoint's URL should be updated)."""
+    started = time.monotonic()
+    status_code: int | None = None
+    excerpt = ""
+    error: str | None = None
+    try:
+        with (
+            httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client,
+            client.stream("POST", url, content=body.encode(), headers=headers) as response,
+        ):
+            status_code = response.status_code
+            raw = b""
+            for chunk in response.iter_bytes():
+                raw += chunk
+                if len(raw) >= EXCERPT_BYTES:
+                    break
+            excerpt = raw[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+    except httpx.TimeoutException as exc:
+        error = f"timed out ({type(exc).__name__})"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    return HttpOutcome(status_code, excerpt, error, int((time.monotonic() - started) * 1000))
+
+
+def _attempt(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
+    with unit_of_work() as session:
+        delivery, endpoint = service.target_of(session, delivery_id)
+        if delivery.status == DELIVERED and ctx.kind == "webhooks.deliver":
+            return {"skipped": "already delivered"}
+        if endpoint.removed_at is not None:
+            service.mark_failed(session, delivery_id, "the endpoint was removed")
+            removed = True
+        else:
+            removed = False
+            url, secret, body = endpoint.url, endpoint.secret, delivery.body
+            uid, event_type, number = delivery.uid, delivery.event_type, delivery.attempts + 1
+    if removed:
+        raise JobFailed("the endpoint was removed")
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Budding-Event": event_type,
+        "Budding-Delivery": uid,
+        "Budding-Timestamp": str(timestamp),
+        "Budding-Attempt": str(number),
+        "Budding-Signature": signature_header(secret, timestamp, body),
+    }
+    started_at = utcnow()
+    outcome = post(url, body, headers)
+    with unit_of_work() as session:
+        attempt = service.record_attempt(
+            session,
+            delivery_id,
+            started_at=started_at,
+            duration_ms=outcome.duration_ms,
+            status_code=outcome.status_code,
+            response_excerpt=outcome.excerpt,
+            error=outcome.error,
+            next_attempt_at=ctx.retry_at,
+        )
+        ok = attempt.ok
+    if not ok:
+        raise DeliveryFailed(outcome.error or f"the receiver answered HTTP {outcome.status_code}")
+    return {"status_code": outcome.status_code, "duration_ms": outcome.duration_ms}
+
+
+def _failed(ctx: JobContext, error: str) -> None:
+    with unit_of_work() as session:
+        service.mark_failed(session, int(ctx.payload["delivery_id"]), error)
+
+
+@job(
+    retries=7,
+    retry_delay=60,
+    backoff=3,
+    jitter=0.2,
+    max_delay=12 * 3600,
+    lease=120,
+    on_failure=_failed,
+)
+def deliver(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
+    """Deliver an emitted event to one endpoint, retrying for about 18 hours."""
+    return _attempt(ctx, delivery_id)
+
+
+@job(lease=120, on_failure=_failed)
+def redeliver(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
+    """One attempt at once, asked for from the dashboard, the API or the CLI."""
+    return _attempt(ctx, delivery_id)

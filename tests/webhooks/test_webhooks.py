@@ -1,0 +1,591 @@
+"""Webhooks against a real local HTTP receiver that verifies every signature: emit in the
+caller's transaction, retries with a real worker, the delivery log, API, pages and CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from budding.core import jobs
+from budding.core.db import unit_of_work
+from budding.jobs.models import JobRecord
+from budding.programs import service as programs
+from budding.webhooks import service
+from budding.webhooks.models import WebhookAttempt, WebhookDelivery
+from budding.webhooks.signing import (
+    InvalidSignature,
+    sign,
+    signature_header,
+    verify_signature,
+)
+from tests.factories import make_api_key
+from tests.webhooks.receiver import Receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def immediate_jobs() -> Iterator[None]:
+    with jobs.immediate():
+        yield
+
+
+def add_endpoint(receiver: Receiver, events: list[str], slug: str = "acme") -> int:
+    with unit_of_work() as session:
+        endpoint, secret = service.create_endpoint(
+            session, programs.get_program(session, slug), url=receiver.url, event_types=events
+        )
+        receiver.secret = secret
+        return endpoint.id
+
+
+def emit(event_type: str, payload: dict[str, Any], slug: str = "acme") -> None:
+    with unit_of_work() as session:
+        service.emit(session, programs.get_program(session, slug), event_type, payload)
+
+
+def deliveries() -> list[WebhookDelivery]:
+    with unit_of_work() as session:
+        return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def attempts() -> list[WebhookAttempt]:
+    with unit_of_work() as session:
+        return list(session.scalars(select(WebhookAttempt).order_by(WebhookAttempt.id)))
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def fast_retries(
+    monkeypatch: pytest.MonkeyPatch, retries: int | None = None, delay: float = 0.2
+) -> None:
+    spec = jobs.get_spec("webhooks.deliver")
+    changes: dict[str, Any] = {"retry_delay": delay, "backoff": 1.0, "jitter": 0.0}
+    if retries is not None:
+        changes["retries"] = retries
+    monkeypatch.setitem(jobs._specs, spec.kind, dataclasses.replace(spec, **changes))
+
+
+# --- signatures --------------------------------------------------------------------------
+
+
+def test_signature_round_trip_and_rejections() -> None:
+    body = b'{"id":"evt_1","type":"reward.issued"}'
+    now = 1_800_000_000
+    header = signature_header("whsec_x", now, body)
+    assert header == f"t={now},v1={sign('whsec_x', now, body)}"
+    assert verify_signature("whsec_x", header, body, now=now + 10) == now
+    assert verify_signature("whsec_x", header, body.decode(), now=now) == now  # str body
+    with pytest.raises(InvalidSignature, match="no signature matches"):
+        verify_signature("whsec_x", header, body + b" ", now=now)
+    with pytest.raises(InvalidSignature, match="no signature matches"):
+        verify_signature("whsec_other", header, body, now=now)
+    with pytest.raises(InvalidSignature, match="tolerance"):
+        verify_signature("whsec_x", header, body, now=now + 301)
+    assert verify_signature("whsec_x", header, body, tolerance=0, now=now + 10**6) == now
+    for bad in (None, "", "v1=abc", "t=1", "t=x,v1=abc", "garbage"):
+        with pytest.raises(InvalidSignature):
+            verify_signature("whsec_x", bad, body, now=now)
+    rotated = f"t={now},v1={'0' * 64},v1={sign('whsec_x', now, body)}"
+    assert verify_signature("whsec_x", rotated, body, now=now) == now
+
+
+# --- emit: the outbox ----------------------------------------------------------------------
+
+
+def test_emit_delivers_a_signed_event(
+    immediate_jobs: None, program: Any, receiver: Receiver
+) -> None:
+    endpoint_id = add_endpoint(receiver, ["referral.converted"])
+    emit("referral.converted", {"referrer": "ann", "referee": "bob", "amount": 30})
+    assert len(receiver.requests) == 1
+    got = receiver.requests[0]
+    assert got.verified and got.answered == 200
+    (delivery,) = deliveries()
+    assert got.headers["Budding-Event"] == "referral.converted"
+    assert got.headers["Budding-Delivery"] == delivery.uid
+    assert got.headers["Budding-Attempt"] == "1"
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.headers["Budding-Signature"].startswith(f"t={got.headers['Budding-Timestamp']},v1=")
+    assert got.body.decode() == delivery.body
+    envelope = got.json
+    assert envelope["type"] == "referral.converted" and envelope["program"] == "acme"
+    assert envelope["id"] == delivery.event_id and envelope["id"].startswith("evt_")
+    assert envelope["data"] == {"referrer": "ann", "referee": "bob", "amount": 30}
+    assert delivery.status == "delivered" and delivery.attempts == 1
+    assert delivery.endpoint_id == endpoint_id and delivery.delivered_at is not None
+    (attempt,) = attempts()
+    assert attempt.ok and attempt.status_code == 200 and attempt.response_excerpt == "thanks"
+    assert attempt.number == 1 and attempt.duration_ms >= 0 and attempt.error is None
+    with unit_of_work() as session:
+        job = jobs.get_job(session, delivery.job_id or 0)
+        assert job.status == "succeeded" and job.kind == "webhooks.deliver"
+
+
+def test_only_subscribed_endpoints_receive(immediate_jobs: None, program: Any) -> None:
+    only_rewards, everything = Receiver().start(), Receiver().start()
+    try:
+        add_endpoint(only_rewards, ["reward.issued", "reward.reversed"])
+        add_endpoint(everything, ["*"])
+        emit("fraud.flagged", {"member": "x"})
+        emit("reward.issued", {"member": "y"})
+        assert [r.json["type"] for r in only_rewards.requests] == ["reward.issued"]
+        assert [r.json["type"] for r in everything.requests] == ["fraud.flagged", "reward.issued"]
+        assert all(r.verified for r in only_rewards.requests + everything.requests)
+        a, b = only_rewards.requests[0].json, everything.requests[1].json
+        assert a["id"] == b["id"]  # one event, one id; one delivery id per endpoint
+        assert (
+            only_rewards.requests[0].headers["Budding-Delivery"]
+            != everything.requests[1].headers["Budding-Delivery"]
+        )
+    finally:
+        only_rewards.stop()
+        everything.stop()
+
+
+def test_rollback_sends_nothing(immediate_jobs: None, program: Any, receiver: Receiver) -> None:
+    add_endpoint(receiver, ["*"])
+    with pytest.raises(RuntimeError), unit_of_work() as session:
+        service.emit(session, programs.get_program(session, "acme"), "reward.issued", {"n": 1})
+        raise RuntimeError("the reward could not be stored")
+    time.sleep(0.2)
+    assert receiver.requests == []
+    assert deliveries() == []
+    with unit_of_work() as session:
+        assert session.scalars(select(JobRecord)).all() == []
+
+
+def test_emit_checks_its_input(program: Any) -> None:
+    with unit_of_work() as session:
+        prog = programs.get_program(session, "acme")
+        with pytest.raises(service.UnknownEventType):
+            service.emit(session, prog, "reward.isued", {})
+        service.create_endpoint(session, prog, url="http://127.0.0.1:9/x", event_types=["*"])
+        with pytest.raises(TypeError, match="not JSON"):
+            service.emit(session, prog, "reward.issued", {"x": object()})
+        assert "referral.converted" in service.known_event_types()
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+def test_fails_twice_then_succeeds_with_a_real_worker(
+    monkeypatch: pytest.MonkeyPatch, program: Any, receiver: Receiver
+) -> None:
+    fast_retries(monkeypatch)
+    receiver.fail_first = 2
+    add_endpoint(receiver, ["reward.issued"])
+    consumer = jobs.start_worker(workers=2, poll_interval=0.1)
+    try:
+        emit("reward.issued", {"member": "ann", "points": 50})
+        wait_for(lambda: deliveries()[0].status == "delivered")
+    finally:
+        consumer.stop(graceful=True)
+    answers = [r.answered for r in receiver.requests]
+    assert answers == [500, 500, 200]
+    assert all(r.verified for r in receiver.requests)
+    uids = {r.headers["Budding-Delivery"] for r in receiver.requests}
+    assert len(uids) == 1 and receiver.processed == list(uids)  # stable across retries
+    assert [r.headers["Budding-Attempt"] for r in receiver.requests] == ["1", "2", "3"]
+    assert len({r.body for r in receiver.requests}) == 1  # the same body every time
+    log = attempts()
+    assert [(a.number, a.status_code, a.ok) for a in log] == [
+        (1, 500, False),
+        (2, 500, False),
+        (3, 200, True),
+    ]
+    assert log[0].response_excerpt == "temporarily broken"
+    (delivery,) = deliveries()
+    assert delivery.attempts == 3 and delivery.status == "delivered"
+
+
+def test_a_delivery_fails_after_its_last_attempt(
+    immediate_jobs: None, monkeypatch: pytest.MonkeyPatch, program: Any, receiver: Receiver
+) -> None:
+    fast_retries(monkeypatch, retries=2, delay=1.0)
+    receiver.fail_first = 100
+    add_endpoint(receiver, ["*"])
+    emit("waitlist.released", {"count": 3})
+    (delivery,) = deliveries()
+    assert delivery.status == "pending" and delivery.next_attempt_at is not None
+    assert delivery.attempts == 1
+
+    def retried_out() -> bool:
+        jobs.run_due()
+        return deliveries()[0].status != "pending"
+
+    wait_for(retried_out)
+    (delivery,) = deliveries()
+    assert delivery.status == "failed" and delivery.attempts == 3
+    assert delivery.last_error and "500" in delivery.last_error
+    with unit_of_work() as session:
+        job = jobs.get_job(session, delivery.job_id or 0)
+        assert job.status == "failed" and job.attempts == 3
+
+
+def test_unreachable_receiver_is_logged(immediate_jobs: None, program: Any) -> None:
+    from tests.conftest import free_port
+
+    with unit_of_work() as session:
+        service.create_endpoint(
+            session,
+            programs.get_program(session, "acme"),
+            url=f"http://127.0.0.1:{free_port()}/nobody-home",
+            event_types=["*"],
+        )
+    emit("fraud.flagged", {"member": "m1"})
+    (attempt,) = attempts()
+    assert attempt.status_code is None and not attempt.ok
+    assert attempt.error and "ConnectError" in attempt.error
+    (delivery,) = deliveries()
+    assert delivery.status == "pending" and delivery.next_attempt_at is not None
+
+
+def test_many_events_with_several_workers_each_delivered_once(
+    program: Any, receiver: Receiver
+) -> None:
+    add_endpoint(receiver, ["*"])
+    for i in range(12):
+        emit("reward.issued", {"n": i})
+    consumer = jobs.start_worker(workers=4, poll_interval=0.1)
+    try:
+        wait_for(lambda: all(d.status == "delivered" for d in deliveries()), timeout=60)
+    finally:
+        consumer.stop(graceful=True)
+    uids = [r.headers["Budding-Delivery"] for r in receiver.requests]
+    assert len(uids) == 12 == len(set(uids))  # nobody sent twice
+    assert sorted(r.json["data"]["n"] for r in receiver.requests) == list(range(12))
+
+
+def test_a_real_budding_worker_process_delivers(program: Any, receiver: Receiver) -> None:
+    add_endpoint(receiver, ["reward.issued"])
+    emit("reward.issued", {"member": "ann"})
+    assert receiver.requests == []  # no worker yet: the delivery waits in the queue
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "budding"),
+            "worker",
+            "-w",
+            "2",
+            "--poll-interval",
+            "0.2",
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: deliveries()[0].status == "delivered", timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
+    assert len(receiver.requests) == 1 and receiver.requests[0].verified
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+def test_api_endpoints(client: Any, anon_client: Any, program: Any, receiver: Receiver) -> None:
+    r = client.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url, "event_types": ["reward.issued"], "description": "CRM"},
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["secret"].startswith("whsec_") and created["event_types"] == ["reward.issued"]
+    listed = client.get("/api/v1/webhooks").json()["webhooks"]
+    assert [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]
+    assert "secret" not in client.get(f"/api/v1/webhooks/{created['id']}").json()
+    names = [t["name"] for t in client.get("/api/v1/webhooks/event-types").json()]
+    assert {"referral.converted", "reward.issued", "fraud.flagged"} <= set(names)
+
+    r = client.post("/api/v1/webhooks", json={"url": "ftp://x", "event_types": ["nope.nope"]})
+    assert r.status_code == 422
+    assert set(r.json()["error"]["fields"]) == {"url", "event_types"}
+    r = client.post("/api/v1/webhooks", json={"url": "https://example.com", "event_types": []})
+    assert r.status_code == 422 and "event_types" in r.json()["error"]["fields"]
+
+    analyst = make_api_key(program.id, role="analyst")
+    r = anon_client.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url, "event_types": ["*"]},
+        headers={"Authorization": f"Bearer {analyst}"},
+    )
+    assert r.status_code == 403
+    assert client.delete(f"/api/v1/webhooks/{created['id']}").status_code == 204
+    assert client.get(f"/api/v1/webhooks/{created['id']}").status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{created['id']}").status_code == 404
+    assert client.get("/api/v1/webhooks").json()["webhooks"] == []
+
+
+def test_api_delivery_log_and_redeliver(
+    immediate_jobs: None, client: Any, program: Any, receiver: Receiver
+) -> None:
+    created = client.post(
+        "/api/v1/webhooks", json={"url": receiver.url, "event_types": ["*"]}
+    ).json()
+    receiver.secret = created["secret"]
+    receiver.fail_first = 1
+    for i in range(3):
+        emit("reward.issued", {"n": i})
+    page = client.get("/api/v1/webhooks/deliveries", params={"limit": 2}).json()
+    assert len(page["deliveries"]) == 2 and page["next_cursor"]
+    rest = client.get(
+        "/api/v1/webhooks/deliveries", params={"limit": 2, "cursor": page["next_cursor"]}
+    ).json()
+    assert len(rest["deliveries"]) == 1 and rest["next_cursor"] is None
+    pending = client.get("/api/v1/webhooks/deliveries", params={"status": "pending"}).json()
+    (first,) = pending["deliveries"]  # the one the receiver refused
+    detail = client.get(f"/api/v1/webhooks/deliveries/{first['id']}").json()
+    assert detail["attempt_log"][0]["status_code"] == 500
+    assert json.loads(detail["body"])["data"] == {"n": 0}
+
+    r = client.post(f"/api/v1/webhooks/deliveries/{first['id']}/redeliver")
+    assert r.status_code == 202, r.text
+    detail = client.get(f"/api/v1/webhooks/deliveries/{first['id']}").json()
+    assert detail["status"] == "delivered"
+    assert [a["status_code"] for a in detail["attempt_log"]] == [500, 200]
+    delivered = client.get("/api/v1/webhooks/deliveries", params={"status": "delivered"}).json()
+    assert len(delivered["deliveries"]) == 3
+    again = client.post(f"/api/v1/webhooks/deliveries/{first['id']}/redeliver")
+    assert again.status_code == 202  # a receiver that lost it may ask again: same id
+    assert [r.headers["Budding-Delivery"] for r in receiver.requests].count(first["id"]) == 3
+    assert receiver.processed.count(first["id"]) == 1
+
+    assert client.get("/api/v1/webhooks/deliveries/dlv_nope").status_code == 404
+    assert client.get("/api/v1/webhooks/deliveries", params={"status": "x"}).status_code == 422
+    assert client.get("/api/v1/webhooks/deliveries", params={"cursor": "x"}).status_code == 422
+
+    client.delete(f"/api/v1/webhooks/{created['id']}")
+    r = client.post(f"/api/v1/webhooks/deliveries/{first['id']}/redeliver")
+    assert r.status_code == 410 and r.json()["error"]["code"] == "webhook_removed"
+
+
+def test_removing_an_endpoint_fails_its_pending_deliveries(
+    program: Any, receiver: Receiver
+) -> None:
+    endpoint_id = add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"n": 1})  # no worker: stays pending
+    with unit_of_work() as session:
+        service.remove_endpoint(session, program.id, endpoint_id)
+    (delivery,) = deliveries()
+    assert delivery.status == "failed" and delivery.last_error == "the endpoint was removed"
+    assert jobs.run_due() == 1  # its job runs, sends nothing
+    assert receiver.requests == []
+    emit("reward.issued", {"n": 2})
+    assert len(deliveries()) == 1
+
+
+def test_test_event_and_program_isolation(
+    immediate_jobs: None, client: Any, other_program: Any, receiver: Receiver
+) -> None:
+    created = client.post(
+        "/api/v1/webhooks", json={"url": receiver.url, "event_types": ["reward.issued"]}
+    ).json()
+    receiver.secret = created["secret"]
+    r = client.post(f"/api/v1/webhooks/{created['id']}/test")
+    assert r.status_code == 202
+    assert receiver.requests[0].json["type"] == "webhook.test"
+    assert receiver.requests[0].verified
+    emit("reward.issued", {"n": 1}, slug="other")  # another program's event
+    assert len(receiver.requests) == 1
+    other_key = make_api_key(other_program.id)
+    r = client.get(
+        f"/api/v1/webhooks/{created['id']}", headers={"Authorization": f"Bearer {other_key}"}
+    )
+    assert r.status_code == 404
+
+
+def test_endpoint_limit(program: Any) -> None:
+    with unit_of_work() as session:
+        prog = programs.get_program(session, "acme")
+        for i in range(service.MAX_ENDPOINTS):
+            service.create_endpoint(session, prog, url=f"https://x.test/{i}", event_types=["*"])
+        with pytest.raises(service.TooManyEndpoints):
+            service.create_endpoint(session, prog, url="https://x.test/more", event_types=["*"])
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def login(anon_client: Any) -> str:
+    from budding.accounts import service as accounts
+    from budding.core.auth import SESSION_COOKIE, session_cookie_value
+    from tests.factories import PASSWORD, make_staff
+
+    email = make_staff()
+    with unit_of_work() as session:
+        result = accounts.login(session, email=email, password=PASSWORD, ip="127.0.0.1")
+    assert result is not None
+    anon_client.cookies.set(SESSION_COOKIE, session_cookie_value(result.token))
+    return result.csrf_token
+
+
+def test_admin_pages(
+    immediate_jobs: None, anon_client: Any, program: Any, receiver: Receiver
+) -> None:
+    csrf = login(anon_client)
+    r = anon_client.get("/admin/acme/webhooks")
+    assert r.status_code == 200 and "No webhooks yet." in r.text
+
+    r = anon_client.post(
+        "/admin/acme/webhooks",
+        data={"csrf_token": csrf, "url": "not a url", "event_types": ["reward.issued"]},
+    )
+    assert r.status_code == 422 and "must be an http" in r.text
+    r = anon_client.post(
+        "/admin/acme/webhooks",
+        data={
+            "csrf_token": csrf,
+            "url": receiver.url,
+            "description": "CRM",
+            "event_types": ["reward.issued", "fraud.flagged"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    with unit_of_work() as session:
+        (endpoint,) = service.list_endpoints(session, program.id)
+        receiver.secret = endpoint.secret
+    assert endpoint.secret in r.text and endpoint.event_types == ["fraud.flagged", "reward.issued"]
+    assert endpoint.secret not in anon_client.get("/admin/acme/webhooks").text  # shown once
+
+    receiver.fail_first = 1
+    emit("reward.issued", {"n": 1})
+    emit("fraud.flagged", {"n": 2})
+    r = anon_client.get("/admin/acme/webhooks/deliveries")
+    assert r.status_code == 200 and r.text.count("data-delivery=") == 2
+    r = anon_client.get(
+        "/admin/acme/webhooks/deliveries",
+        params={"status": "pending"},
+        headers={"HX-Request": "true"},
+    )
+    assert "<html" not in r.text and r.text.count("data-delivery=") == 1
+    assert "reward.issued" in r.text and "fraud.flagged" not in r.text
+
+    (pending,) = [d for d in deliveries() if d.status == "pending"]
+    r = anon_client.get(f"/admin/acme/webhooks/deliveries/{pending.uid}")
+    assert r.status_code == 200 and "HTTP 500" in r.text and "temporarily broken" in r.text
+    delivered = next(d for d in deliveries() if d.status == "delivered")
+    r = anon_client.post(
+        f"/admin/acme/webhooks/deliveries/{delivered.uid}/redeliver",
+        headers={"HX-Request": "true", "X-CSRF-Token": csrf},
+    )
+    assert r.status_code == 200 and r.text.startswith(f'<tr data-delivery="{delivered.uid}"')
+    assert (
+        len([q for q in receiver.requests if q.headers["Budding-Delivery"] == delivered.uid]) == 2
+    )
+
+    r = anon_client.post(
+        f"/admin/acme/webhooks/{endpoint.id}/test",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert receiver.requests[-1].json["type"] == "webhook.test"
+    r = anon_client.get(r.headers["location"])
+    assert 'data-testid="delivery-status"' in r.text
+
+    r = anon_client.post(
+        f"/admin/acme/webhooks/{endpoint.id}/remove",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert "No webhooks yet." in anon_client.get("/admin/acme/webhooks").text
+    r = anon_client.post(f"/admin/acme/webhooks/{endpoint.id}/remove", follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token
+
+
+def test_admin_pages_need_the_right_role(anon_client: Any, program: Any) -> None:
+    from budding.accounts import service as accounts
+    from budding.core.auth import SESSION_COOKIE, session_cookie_value
+    from tests.factories import PASSWORD, make_staff
+
+    make_staff("analyst@example.com", role="analyst")
+    with unit_of_work() as session:
+        result = accounts.login(
+            session, email="analyst@example.com", password=PASSWORD, ip="127.0.0.1"
+        )
+    assert result is not None
+    anon_client.cookies.set(SESSION_COOKIE, session_cookie_value(result.token))
+    page = anon_client.get("/admin/acme/webhooks")
+    assert page.status_code == 200 and 'data-testid="add-webhook"' not in page.text
+    r = anon_client.post(
+        "/admin/acme/webhooks",
+        data={"csrf_token": result.csrf_token, "url": "https://x.test", "event_types": ["*"]},
+    )
+    assert r.status_code == 403
+
+
+# --- CLI -------------------------------------------------------------------------------------
+
+
+def test_cli(program: Any, receiver: Receiver) -> None:
+    from budding.core.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    r = runner.invoke(
+        app,
+        [
+            "webhooks",
+            "add",
+            receiver.url,
+            "-p",
+            "acme",
+            "-e",
+            "reward.issued",
+            "-e",
+            "fraud.flagged",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip().splitlines()[-1]
+    assert secret.startswith("whsec_")
+    receiver.secret = secret
+    r = runner.invoke(app, ["webhooks", "add", "gopher://x", "-p", "acme", "-e", "nope.x"])
+    assert r.exit_code == 1 and "url:" in r.output and "event_types:" in r.output
+    r = runner.invoke(app, ["webhooks", "list", "-p", "acme"])
+    assert r.exit_code == 0 and "reward.issued" in r.output and secret not in r.output
+    emit("fraud.flagged", {"member": "m1"})
+    r = runner.invoke(app, ["webhooks", "deliveries", "-p", "acme", "--status", "pending"])
+    assert r.exit_code == 0 and "fraud.flagged" in r.output
+    r = runner.invoke(app, ["worker", "--burst"])
+    assert r.exit_code == 0 and "ran 1 job(s)" in r.output
+    assert receiver.requests and receiver.requests[0].verified
+    r = runner.invoke(app, ["webhooks", "deliveries", "-p", "acme", "--status", "delivered"])
+    assert "fraud.flagged" in r.output
+    (delivery,) = deliveries()
+    r = runner.invoke(app, ["webhooks", "redeliver", delivery.uid, "-p", "acme"])
+    assert r.exit_code == 0
+    (endpoint_id,) = {d.endpoint_id for d in deliveries()}
+    r = runner.invoke(app, ["webhooks", "test", str(endpoint_id), "-p", "acme"])
+    assert r.exit_code == 0 and "queued delivery dlv_" in r.output
+    r = runner.invoke(app, ["webhooks", "remove", str(endpoint_id), "-p", "acme", "--yes"])
+    assert r.exit_code == 0
+    r = runner.invoke(app, ["webhooks", "remove", str(endpoint_id), "-p", "acme", "--yes"])
+    assert r.exit_code == 1 and "no webhook" in r.output
