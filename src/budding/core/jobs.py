@@ -488,6 +488,10 @@ def _check_payload(spec: JobSpec, payload: dict[str, Any]) -> dict[str, Any]:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    # SQLAlchemy also fires after_commit when a savepoint is released; only the
+    # outermost commit makes the job rows visible to workers.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING, None)
     if pending:
         try:

@@ -1,0 +1,59 @@
+"""The share kit's part of a member's data export and erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from budding.members.models import Member
+from budding.sharing.models import ShareStep, TellAFriendMail
+
+
+def export(session: Session, member: Member) -> dict[str, Any]:
+    steps = session.execute(
+        select(ShareStep.type, ShareStep.channel, func.count())
+        .where(ShareStep.member_id == member.id)
+        .group_by(ShareStep.type, ShareStep.channel)
+    ).all()
+    mails = session.scalars(
+        select(TellAFriendMail)
+        .where(TellAFriendMail.member_id == member.id)
+        .order_by(TellAFriendMail.created_at)
+    )
+    return {
+        "share_steps": [{"type": t, "channel": c, "count": int(n)} for t, c, n in steps],
+        "tell_a_friend": [
+            {
+                "sent_at": (m.sent_at or m.created_at).isoformat(),
+                "status": m.status,
+                "locale": m.locale,
+                "note": m.note,
+                # The friend's address is kept only until the mail is sent.
+                "to": m.recipient,
+            }
+            for m in mails
+        ],
+    }
+
+
+def erase(session: Session, member: Member) -> None:
+    """Drop the member's words and any friend's address still waiting; the funnel steps
+    (no personal data) stay so that aggregates do not change."""
+    session.execute(
+        update(TellAFriendMail)
+        .where(TellAFriendMail.member_id == member.id)
+        .values(
+            note="",
+            recipient=None,
+            status="failed",
+            error="member erased",
+        )
+        .where(TellAFriendMail.status != "sent")
+    )
+    session.execute(
+        update(TellAFriendMail)
+        .where(TellAFriendMail.member_id == member.id, TellAFriendMail.status == "sent")
+        .values(note="")
+    )

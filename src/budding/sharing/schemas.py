@@ -1,0 +1,337 @@
+"""Settings, API input and output shapes of the share kit, the funnel and virality."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from budding.core.i18n import normalise_locale
+from budding.members.schemas import normalise_email
+from budding.sharing.channels import CHANNEL_KEYS
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+STEP_TYPES: tuple[str, ...] = ("share_opened", "channel_chosen", "share_sent")
+FUNNEL_EVENT_TYPES: dict[str, str] = {
+    "share_opened": "A member opened the share kit (portal, widget or app).",
+    "channel_chosen": "A member picked a share channel in the share kit.",
+    "share_sent": "A share left the kit: handed to an app, copied, or mailed by Budding.",
+    "link_click": "Someone clicked a member's referral link (member: the referrer).",
+    "conversion": "A referred member's qualifying conversion (member: the referrer).",
+}
+SURFACES: tuple[str, ...] = ("portal", "widget", "api", "demo")
+
+
+def _locale(v: str | None) -> str | None:
+    if v is None or v == "":
+        return None
+    loc = normalise_locale(v)
+    if loc is None:
+        raise ValueError("supported locales are en, ko, es, id, zh-Hans")
+    return loc
+
+
+class SharingSettings(BaseModel):
+    """A program's sharing settings, stored in ``program.settings["sharing"]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[str] = Field(
+        default_factory=lambda: list(CHANNEL_KEYS),
+        description="channels offered in the share kit, in any order",
+    )
+    tell_a_friend_daily_limit: int = Field(
+        default=5, ge=0, le=100, description="tell-a-friend e-mails one member may send per UTC day"
+    )
+    kakao_js_key: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Kakao JavaScript key: KakaoTalk shares through the SDK",
+    )
+    kakao_sdk_url: str | None = Field(
+        default=None, max_length=300, description="https URL of the Kakao JavaScript SDK to load"
+    )
+    widget_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="origins allowed to frame the widget (CSP frame-ancestors); '*' for any",
+    )
+    widget_token_ttl_seconds: int = Field(
+        default=3600, ge=60, le=86400, description="default lifetime of a widget member token"
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: list[str]) -> list[str]:
+        unknown = [c for c in v if c not in CHANNEL_KEYS]
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}; known: {', '.join(CHANNEL_KEYS)}")
+        if not v:
+            raise ValueError("offer at least one channel")
+        return list(dict.fromkeys(v))
+
+    @field_validator("kakao_sdk_url")
+    @classmethod
+    def _sdk_url(cls, v: str | None) -> str | None:
+        if v and not v.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return v or None
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            if origin != "*" and not re.match(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com")
+        return v
+
+
+class SharingSettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[str] | None = None
+    tell_a_friend_daily_limit: int | None = None
+    kakao_js_key: str | None = None
+    kakao_sdk_url: str | None = None
+    widget_origins: list[str] | None = None
+    widget_token_ttl_seconds: int | None = None
+
+
+# --- the share kit ---------------------------------------------------------------------
+
+
+class ChannelShareOut(BaseModel):
+    channel: str
+    label: str
+    method: str = Field(description="url, copy, qr, native (Web Share API), sdk or send")
+    share_url: str | None = Field(description="open this to share; null: see method")
+    link: str = Field(description="the referral link carried by this channel")
+    subject: str | None
+    message: str
+    steps: int = Field(description="designed launch cost: actions from opening to sent")
+    needs: str
+
+
+class QrOut(BaseModel):
+    png: str
+    svg: str
+
+
+class SignatureOut(BaseModel):
+    text: str
+    html: str
+
+
+class ShareKitOut(BaseModel):
+    member: str
+    locale: str
+    code: str
+    link: str
+    qr: QrOut
+    signature: SignatureOut
+    channels: list[ChannelShareOut]
+    kakao: dict[str, object] | None = Field(
+        default=None, description="Kakao SDK settings and text template when a key is configured"
+    )
+
+
+# --- funnel steps ------------------------------------------------------------------------
+
+
+class StepIn(BaseModel):
+    """One share-funnel step of one member."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="idempotency key of the step (8-64 of A-Z a-z 0-9 _ -)")
+    type: Literal["share_opened", "channel_chosen", "share_sent"]
+    share_id: str = Field(description="the share session: one opening of the kit")
+    channel: str | None = None
+    occurred_at: AwareDatetime | None = Field(default=None, description="default: when received")
+
+    @field_validator("id", "share_id")
+    @classmethod
+    def _token(cls, v: str) -> str:
+        if not TOKEN_RE.match(v):
+            raise ValueError("must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        return v
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str | None) -> str | None:
+        if v is not None and v not in CHANNEL_KEYS:
+            raise ValueError(f"unknown channel; known: {', '.join(CHANNEL_KEYS)}")
+        return v
+
+
+class StepsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[StepIn] = Field(min_length=1, max_length=50)
+
+
+class StepsOut(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class TellAFriendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    to: str = Field(description="the friend's e-mail address")
+    note: str = Field(default="", max_length=300, description="a personal line (plain text)")
+    locale: str | None = Field(
+        default=None, description="language of the e-mail (default: member's)"
+    )
+    share_id: str | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, v: str) -> str:
+        return normalise_email(v)
+
+    _loc = field_validator("locale")(_locale)
+
+    @field_validator("share_id")
+    @classmethod
+    def _share(cls, v: str | None) -> str | None:
+        if v is not None and not TOKEN_RE.match(v):
+            raise ValueError("must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        return v
+
+
+class TellAFriendOut(BaseModel):
+    status: str
+    sent_today: int
+    remaining_today: int
+
+
+class WidgetTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_seconds: int | None = Field(default=None, ge=60, le=86400)
+    locale: str | None = None
+
+    _loc = field_validator("locale")(_locale)
+
+
+class WidgetTokenOut(BaseModel):
+    token: str
+    expires_at: datetime
+    iframe_url: str
+    iframe_tag: str
+    script_tag: str
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(default="", max_length=400)
+    body: str = Field(max_length=4000)
+
+
+class TemplateOut(BaseModel):
+    key: str
+    kind: str
+    locale: str
+    subject: str
+    body: str
+    overridden: bool
+    updated_at: datetime | None = None
+    updated_by: str = ""
+
+
+# --- launch cost ---------------------------------------------------------------------
+
+
+class ChannelFunnel(BaseModel):
+    channel: str
+    label: str
+    designed_steps: int
+    chosen: int = Field(description="share sessions in which the channel was picked")
+    sessions_sent: int = Field(description="share sessions with at least one share sent on it")
+    sent: int = Field(description="shares sent (share_sent events)")
+    share_rate: float | None = Field(description="sessions_sent / share sessions opened")
+    median_seconds: float | None = Field(description="median seconds from opening to sent")
+    median_steps: float | None = Field(description="median recorded steps from opening to sent")
+    timed: int = Field(description="sends with a matching opening (the medians' sample)")
+    clicks: int
+    click_through: float | None = Field(description="clicks / shares sent")
+    signups: int
+    signup_rate: float | None = Field(description="signups / clicks")
+    conversions: int
+    conversion_rate: float | None = Field(description="conversions / signups")
+
+
+class FunnelReport(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    opened: int = Field(description="share sessions opened")
+    sessions_sent: int
+    share_rate: float | None
+    median_seconds: float | None
+    channels: list[ChannelFunnel]
+    cheapest: str | None = Field(description="channel with the lowest median seconds to send")
+    clicks_source: str = Field(
+        description="where clicks were counted: referrals (the /r/ click log), events, both, none"
+    )
+
+
+class FunnelDelta(BaseModel):
+    channel: str
+    share_rate: float | None
+    median_seconds: float | None
+    click_through: float | None
+    signup_rate: float | None
+    conversion_rate: float | None
+
+
+class FunnelComparison(BaseModel):
+    before: FunnelReport
+    after: FunnelReport
+    deltas: list[FunnelDelta] = Field(description="after minus before, per channel and 'all'")
+
+
+# --- virality --------------------------------------------------------------------------
+
+
+class KRow(BaseModel):
+    key: str = Field(description="cohort start date, channel or generation")
+    members: int = Field(description="members in the group (the denominator)")
+    invitations: int = Field(description="shares sent by them")
+    referrals: int = Field(description="referees who signed up (by the until date)")
+    conversions: int = Field(description="of those, referees who converted")
+    invitations_per_member: float | None
+    conversion: float | None = Field(description="referrals / invitations")
+    k: float | None = Field(description="referrals / members")
+
+
+class ProjectionPoint(BaseModel):
+    day: float
+    users: float
+
+
+class ViralityReport(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    cohort: str
+    members: int
+    seeds: int = Field(description="members of generation 0 (not referred): N0")
+    referrals: int
+    invitations: int
+    k: float | None
+    k_converted: float | None = Field(description="converted referees per member")
+    cycle_time_days: float | None = Field(description="median days, referrer's to referee's signup")
+    k_mature: float | None = Field(
+        description="K of members who joined at least two cycle times before the end"
+    )
+    maturity_days: float | None = Field(description="two cycle times")
+    projection_k: float | None = Field(description="the K of the projection: k_mature, else k")
+    by_cohort: list[KRow]
+    by_channel: list[KRow]
+    by_generation: list[KRow]
+    generation_sizes: dict[int, int]
+    ceiling: float | None = Field(description="N0 / (1 - projection_k) when it is < 1, else null")
+    projection: list[ProjectionPoint]
+    actual: list[ProjectionPoint] = Field(description="members reached so far, by day")

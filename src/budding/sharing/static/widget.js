@@ -1,0 +1,34 @@
+// Budding share widget: put
+//   <script src="https://BUDDING/w/widget.js" data-program="SLUG" data-token="TOKEN" async></script>
+// where the widget should appear. TOKEN comes from your backend:
+//   POST /api/v1/members/{external_id}/widget-token  (Authorization: Bearer <API key>)
+(function () {
+  "use strict";
+  const script = document.currentScript;
+  if (!script) return;
+  const origin = new URL(script.src, location.href).origin;
+  const program = script.dataset.program;
+  const token = script.dataset.token;
+  if (!program || !token) {
+    console.error("Budding widget: data-program and data-token are required");
+    return;
+  }
+  let src = origin + "/w/" + encodeURIComponent(program) + "?token=" + encodeURIComponent(token);
+  if (script.dataset.locale) src += "&locale=" + encodeURIComponent(script.dataset.locale);
+  const frame = document.createElement("iframe");
+  frame.src = src;
+  frame.title = script.dataset.title || "Invite friends";
+  frame.loading = "lazy";
+  frame.referrerPolicy = "no-referrer";
+  frame.setAttribute("allow", "clipboard-write; web-share");
+  frame.style.cssText = "width:100%;max-width:" + (script.dataset.width || "420px") +
+    ";height:360px;border:0;display:block";
+  script.parentNode.insertBefore(frame, script.nextSibling);
+  window.addEventListener("message", (e) => {
+    if (e.origin !== origin || e.source !== frame.contentWindow) return;
+    const data = e.data || {};
+    if (data.type === "budding:height" && Number.isFinite(data.height)) {
+      frame.style.height = Math.min(Math.max(data.height, 120), 2000) + "px";
+    }
+  });
+})();

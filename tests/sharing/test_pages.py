@@ -1,0 +1,227 @@
+"""The admin dashboards (share funnel, virality, share messages) and the portal's
+"Invite friends" page, rendered server-side."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from budding.core.db import unit_of_work
+from budding.programs.service import get_program
+from budding.sharing import service
+from budding.sharing.schemas import StepIn
+from tests.accounts.helpers import staff_client
+from tests.sharing.conftest import add_member, refer, referrals
+
+
+@pytest.fixture
+def staff(anon_client: Any, program: Any) -> tuple[Any, str]:
+    token = staff_client(anon_client, "admin")
+    return anon_client, token
+
+
+def _some_funnel() -> None:
+    ann = add_member("ann", name="Ann")
+    bob = add_member("bob", name="Bob")
+    at = datetime(2025, 1, 2, 12, tzinfo=UTC)
+    with unit_of_work() as s:
+        p = get_program(s, "acme")
+        for i in range(3):
+            service.record_steps(
+                s,
+                p,
+                ann,
+                [
+                    StepIn(
+                        id=f"open-{i}-xx",
+                        type="share_opened",
+                        share_id=f"kit-{i}-xxxx",
+                        occurred_at=at,
+                    ),
+                    StepIn(
+                        id=f"sent-{i}-xx",
+                        type="share_sent",
+                        share_id=f"kit-{i}-xxxx",
+                        channel="line",
+                        occurred_at=at + timedelta(seconds=5 + i),
+                    ),
+                ],
+                "api",
+            )
+    refer(ann, bob, at + timedelta(hours=1), "line")
+
+
+def test_funnel_dashboard(staff) -> None:
+    browser, _ = staff
+    _some_funnel()
+    page = browser.get("/admin/acme/sharing", params={"since": "2025-01-01", "until": "2025-01-31"})
+    assert page.status_code == 200, page.text
+    assert 'data-testid="funnel-table"' in page.text
+    assert '<tr data-channel="line">' in page.text
+    assert 'data-testid="cheapest">LINE' in page.text
+    assert "data-chart=" in page.text and "/static/vendor/echarts.min.js" in page.text
+    page = browser.get(
+        "/admin/acme/sharing",
+        params={
+            "before_since": "2025-01-01",
+            "before_until": "2025-01-01",
+            "after_since": "2025-01-02",
+            "after_until": "2025-01-03",
+        },
+    )
+    assert page.status_code == 200 and 'data-testid="comparison"' in page.text
+    bad = browser.get("/admin/acme/sharing", params={"since": "yesterday"})
+    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+    assert "Share funnel" in browser.get("/admin/acme").text  # in the navigation
+
+
+def test_virality_dashboard(staff) -> None:
+    browser, _ = staff
+    _some_funnel()
+    page = browser.get("/admin/acme/virality", params={"cohort": "month"})
+    assert page.status_code == 200, page.text
+    assert 'data-testid="k-factor">0.5' in page.text
+    assert 'data-testid="generations-chart"' in page.text
+
+
+def test_messages_page_edits_templates_and_settings(staff, client) -> None:
+    browser, csrf = staff
+    page = browser.get("/admin/acme/sharing/messages")
+    assert page.status_code == 200 and "{program}" in page.text
+    r = browser.post(
+        "/admin/acme/sharing/messages",
+        data={
+            "csrf_token": csrf,
+            "key": "chat",
+            "locale": "id",
+            "body": "Ayo ke {program}: {link}",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert (
+        client.get("/api/v1/share-templates/chat/id").json()["body"] == "Ayo ke {program}: {link}"
+    )
+    r = browser.post(
+        "/admin/acme/sharing/messages",
+        data={
+            "csrf_token": csrf,
+            "key": "chat",
+            "locale": "id",
+            "body": "no link here",
+        },
+    )
+    assert r.status_code == 422 and "must contain {link}" in r.text
+    assert "no link here" in r.text  # the draft is kept
+    r = browser.post(
+        "/admin/acme/sharing/messages",
+        data={
+            "csrf_token": csrf,
+            "key": "chat",
+            "locale": "id",
+            "action": "reset",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert client.get("/api/v1/share-templates/chat/id").json()["overridden"] is False
+    r = browser.post(
+        "/admin/acme/sharing/settings",
+        data={
+            "csrf_token": csrf,
+            "channels": ["line", "wechat"],
+            "tell_a_friend_daily_limit": "2",
+            "widget_origins": "https://shop.example.com *",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    settings = client.get("/api/v1/sharing/settings").json()
+    assert settings["channels"] == ["line", "wechat"] and settings["tell_a_friend_daily_limit"] == 2
+    r = browser.post(
+        "/admin/acme/sharing/settings",
+        data={"csrf_token": csrf, "channels": ["line"], "tell_a_friend_daily_limit": "500"},
+    )
+    assert r.status_code == 422
+    assert (
+        browser.post(
+            "/admin/acme/sharing/messages", data={"key": "chat", "locale": "id", "body": "{link}"}
+        ).status_code
+        == 403
+    )
+
+
+def test_invite_page_shows_the_kit(portal, client, ann) -> None:
+    rules = pytest.importorskip("budding.rewards.rules", reason="rewards is not installed")
+    with unit_of_work() as s:
+        rules.create_rule(
+            s,
+            get_program(s, "acme"),
+            {
+                "name": "Thanks",
+                "side": "referrer",
+                "trigger": "signup",
+                "kind": "points",
+                "amount": 50,
+            },
+        )
+    bob = add_member("bob", name="Bob Kim")
+    refer(ann, bob, datetime(2025, 1, 2, tzinfo=UTC), "kakaotalk")
+    with unit_of_work() as s:
+        p = get_program(s, "acme")
+        referrals.update_referral_settings(s, p, {"mode": "invite_only", "invite_quota": 3})
+        referrals.issue_invites(s, p, ann, 1)
+    page = portal.get("/p/acme/invite", headers={"accept-language": "ko"})
+    assert page.status_code == 200, page.text
+    kit = client.get("/api/v1/members/ann/share-kit", params={"locale": "ko"}).json()
+    html = page.text
+    assert kit["link"] in html and 'lang="ko"' in html
+    assert "친구 초대" in html and "한 번에 공유하기" in html
+    assert 'data-testid="share-kakaotalk"' in html and 'data-testid="share-whatsapp"' in html
+    assert "https://wa.me/?text=" in html
+    assert "Bob Kim" in html  # friends who joined
+    assert 'data-testid="rewards"' in html and "50포인트" in html
+    assert 'data-testid="invites-left"><b>2</b>' in html
+    assert 'data-testid="invite-codes"' in html
+    assert "/p/acme/invite/qr.svg" in html
+    svg = portal.get("/p/acme/invite/qr.svg")
+    assert svg.status_code == 200 and svg.content.startswith(b"<svg")
+    assert b"viewBox" in svg.content
+
+
+def test_invite_codes_from_the_portal(portal, ann) -> None:
+    page = portal.get("/p/acme/invite")
+    assert 'data-testid="invites-left"' not in page.text  # an open program: no invite codes
+    with unit_of_work() as s:
+        referrals.update_referral_settings(
+            s, get_program(s, "acme"), {"mode": "invite_only", "invite_quota": 1}
+        )
+    page = portal.get("/p/acme/invite")
+    csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert 'data-testid="new-code"' in page.text
+    r = portal.post("/p/acme/invite/codes", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("/invite?done=code#codes")
+    page = portal.get("/p/acme/invite?done=code")
+    assert "Here is a new invite code" in page.text
+    assert 'data-testid="invite-codes"' in page.text and "Ready to share" in page.text
+    assert (
+        'data-testid="new-code"' not in page.text and "You have used all your invites." in page.text
+    )
+    r = portal.post("/p/acme/invite/codes", data={"csrf_token": csrf})
+    assert r.status_code == 409 and "You have no invites left." in r.text
+
+
+def test_invite_page_needs_a_signed_in_member(anon_client, program) -> None:
+    r = anon_client.get("/p/acme/invite", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/p/acme/sign-in")
+
+
+def test_assets_are_served(anon_client) -> None:
+    for name, kind in (("invite.js", "javascript"), ("sharing.css", "css")):
+        r = anon_client.get(f"/share/static/{name}")
+        assert r.status_code == 200 and kind in r.headers["content-type"]
+    assert anon_client.get("/share/static/../models.py").status_code == 404
+    assert anon_client.get("/share/static/secret.txt").status_code == 404
