@@ -1,0 +1,103 @@
+"""API shapes of the influence capability."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Measure = Literal["reach", "pagerank", "betweenness", "coreness", "in_degree", "out_degree"]
+Strategy = Literal["imm", "followers", "pagerank", "reach"]
+
+
+class LeaderOut(BaseModel):
+    rank: int
+    id: str = Field(description="The member's external_id")
+    name: str
+    reach: float = Field(description="Expected members reached if this member alone shares")
+    pagerank: float
+    betweenness: float
+    coreness: int
+    in_degree: int
+    out_degree: int
+
+
+class LeadersOut(BaseModel):
+    by: Measure
+    group: str | None = Field(None, description="The member attribute leaders are grouped by")
+    leaders: list[LeaderOut] = Field(default_factory=list, description="Without group")
+    groups: dict[str, list[LeaderOut]] = Field(
+        default_factory=dict, description="With group: the top leaders within each value"
+    )
+
+
+class SeedsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(50, ge=1, le=1000, description="Number of seeds")
+    model: Literal["ic", "lt"] = "ic"
+    epsilon: float = Field(0.5, gt=0, lt=1, description="IMM accuracy")
+    ell: float = Field(1.0, gt=0, le=10)
+    target: str | None = Field(
+        None, max_length=200, description="ATTR=VALUE: only these members count towards spread"
+    )
+    consented_only: bool = Field(False, description="Only members with marketing consent")
+    active_only: bool = Field(False, description="Only members with an event in 30 days")
+    seed: int = Field(0, ge=0, description="Random seed: same seed, same answer")
+
+
+class SeedsOut(BaseModel):
+    seeds: list[str]
+    spread: float
+    model: str
+    epsilon: float
+    k: int
+    rr_sets: int
+    seconds: float
+    marginal: list[float]
+    cumulative: list[float]
+    audience: int = Field(description="Members counted towards spread")
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=100)
+    seeds: list[str] | None = Field(None, max_length=10_000, description="Explicit seeds")
+    strategy: Strategy | None = Field(
+        None, description="Or choose k seeds: imm, followers (out-degree), pagerank, reach"
+    )
+    k: int = Field(50, ge=1, le=1000)
+    launch_cost: float = Field(1.0, gt=0, le=100, description="Steps to share (1 = one tap)")
+    reward: float = Field(0.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def one_source(self) -> PlanIn:
+        if (self.seeds is None) == (self.strategy is None):
+            raise ValueError("give either seeds or strategy")
+        if self.seeds is not None and not self.seeds:
+            raise ValueError("seeds must not be empty")
+        return self
+
+
+class SimulationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plans: list[PlanIn] = Field(min_length=1, max_length=8)
+    runs: int = Field(10_000, ge=1, le=200_000)
+    seed: int = Field(0, ge=0)
+    saturation: float = Field(0.8, gt=0, le=1)
+    funnel: list[float] | None = Field(
+        None, max_length=20, description="Measured step conversion rates to calibrate"
+    )
+    target: str | None = Field(None, max_length=200, description="ATTR=VALUE for imm plans")
+    consented_only: bool = False
+    active_only: bool = False
+    max_steps: int = Field(50, ge=1, le=1000)
+
+
+class SimulationStarted(BaseModel):
+    job_id: int
+    status: str
+    status_url: str = Field(description="Poll this for progress and the result")
+    payload: dict[str, Any]

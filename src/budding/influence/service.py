@@ -1,0 +1,223 @@
+"""Influence service functions on a program's own data (the unit of work owns the transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from budding.core import jobs
+from budding.core.errors import field
+from budding.influence.imm import imm
+from budding.influence.program import ProgramGraph, program_graph
+from budding.influence.ranking import MEASURES, Ranking, leaders_by_group, rank
+from budding.influence.schemas import SeedsIn, SimulationIn
+
+__all__ = [
+    "PROBABILITY",
+    "choose_seeds",
+    "leaders",
+    "load_graph",
+    "neighbourhood",
+    "plan_seeds",
+    "start_simulation",
+    "target_members",
+]
+
+PROBABILITY = "weighted"
+RR_SETS = 50_000
+
+
+def load_graph(session: Session, program: Any) -> ProgramGraph:
+    """The program's member graph (see :mod:`budding.influence.program`)."""
+    return program_graph(session, program)
+
+
+def target_members(pg: ProgramGraph, spec: str, name: str = "target") -> list[str]:
+    """Members matching ``ATTR=VALUE``; a clear error naming ``name`` otherwise."""
+    if "=" not in spec:
+        raise field(name, "must look like ATTR=VALUE, e.g. lang=ko")
+    attr, value = (s.strip() for s in spec.split("=", 1))
+    found = pg.members_where(attr, value)
+    if not found:
+        raise field(name, f"no member has {attr}={value}")
+    return found
+
+
+def _rows(pg: ProgramGraph, ranking: Ranking) -> list[dict[str, Any]]:
+    rows = ranking.rows()
+    for row in rows:
+        row["id"] = str(row["id"])
+        row["name"] = pg.names.get(row["id"], "")
+    return rows
+
+
+def leaders(
+    session: Session,
+    program: Any,
+    *,
+    top: int = 20,
+    group: str | None = None,
+    by: str = "reach",
+    pg: ProgramGraph | None = None,
+) -> dict[str, Any]:
+    """Opinion leaders of the program: every measure, overall or within each group.
+
+    ``group`` names a member attribute (``city``, ``segment`` …); members
+    without it are left out of the grouped view.
+    """
+    if by not in MEASURES:
+        raise field("by", f"must be one of {', '.join(MEASURES)}")
+    if not 1 <= top <= 1000:
+        raise field("top", "must be between 1 and 1000")
+    pg = pg or load_graph(session, program)
+    if pg.graph.n == 0:
+        return {"by": by, "group": group, "leaders": [], "groups": {}}
+    full = rank(pg.graph, None, by=by, rr_sets=RR_SETS, probability=PROBABILITY)
+    if group:
+        per = leaders_by_group(pg.graph, pg.groups(group), top, ranking=full)
+        return {
+            "by": by,
+            "group": group,
+            "leaders": [],
+            "groups": {
+                str(k): _rows(pg, v) for k, v in sorted(per.items(), key=lambda x: str(x[0]))
+            },
+        }
+    head = Ranking(
+        by=full.by,
+        nodes=full.nodes[:top],
+        ids=full.ids[:top],
+        measures={k: v[:top] for k, v in full.measures.items()},
+        ranks={k: v[:top] for k, v in full.ranks.items()},
+    )
+    return {"by": by, "group": None, "leaders": _rows(pg, head), "groups": {}}
+
+
+def _candidates(pg: ProgramGraph, consented_only: bool, active_only: bool) -> list[str] | None:
+    if not consented_only and not active_only:
+        return None
+    pool = set(pg.graph.id_list(range(pg.graph.n)))
+    if consented_only:
+        pool &= pg.consented
+    if active_only:
+        pool &= pg.active
+    if not pool:
+        raise field(
+            "consented_only" if consented_only else "active_only",
+            "no member is eligible as a seed",
+        )
+    return sorted(pool)
+
+
+def choose_seeds(
+    session: Session, program: Any, request: SeedsIn, *, pg: ProgramGraph | None = None
+) -> dict[str, Any]:
+    """IMM seeds on the program's graph, optionally targeted and restricted."""
+    pg = pg or load_graph(session, program)
+    if pg.graph.n == 0:
+        raise field("k", "the program has no members yet")
+    targets = target_members(pg, request.target) if request.target else None
+    candidates = _candidates(pg, request.consented_only, request.active_only)
+    result = imm(
+        pg.graph, request.k, model=request.model, epsilon=request.epsilon, ell=request.ell,
+        probability=PROBABILITY, seed=request.seed, targets=targets, candidates=candidates,
+    )  # fmt: skip
+    out = result.to_json()
+    out["seeds"] = [str(s) for s in result.seeds]
+    out["marginal"] = [float(x) for x in result.marginal]
+    out["cumulative"] = [float(x) for x in result.cumulative]
+    out["audience"] = result.audience
+    return out
+
+
+def plan_seeds(
+    pg: ProgramGraph,
+    strategy: str,
+    k: int,
+    *,
+    target: str | None = None,
+    consented_only: bool = False,
+    active_only: bool = False,
+    seed: int = 0,
+) -> list[str]:
+    """k seeds chosen by a strategy: ``imm``, ``followers`` (out-degree), ``pagerank``, ``reach``."""
+    g = pg.graph
+    candidates = _candidates(pg, consented_only, active_only)
+    if strategy == "imm":
+        targets = target_members(pg, target) if target else None
+        result = imm(
+            g, k, probability=PROBABILITY, seed=seed, targets=targets, candidates=candidates
+        )
+        return [str(s) for s in result.seeds]
+    by = {"followers": "out_degree", "pagerank": "pagerank", "reach": "reach"}.get(strategy)
+    if by is None:
+        raise field("strategy", "must be imm, followers, pagerank or reach")
+    ranking = rank(g, None, by=by, measures=(by,), rr_sets=RR_SETS, probability=PROBABILITY)
+    allowed = None if candidates is None else set(candidates)
+    ids = [str(i) for i in ranking.ids if allowed is None or str(i) in allowed]
+    return ids[:k]
+
+
+def start_simulation(session: Session, program: Any, request: SimulationIn) -> jobs.JobRecord:
+    """Enqueue a campaign simulation (job ``influence.simulate``) in the caller's unit of work.
+
+    Explicit seeds are checked now, so a typo fails the request, not the job.
+    """
+    from budding.members import service as members
+
+    for i, plan in enumerate(request.plans):
+        if plan.seeds:
+            found = {m.external_id for m in members.members_by_external_ids(
+                session, program.id, plan.seeds
+            )}  # fmt: skip
+            missing = [s for s in plan.seeds if s not in found]
+            if missing:
+                raise field(f"plans.{i}.seeds", f"unknown members: {', '.join(missing[:10])}")
+    if request.funnel is not None and any(not 0 < r <= 1 for r in request.funnel):
+        raise field("funnel", "every step conversion rate must be in (0, 1]")
+    payload = request.model_dump(mode="json")
+    return jobs.enqueue(session, "influence.simulate", payload, program_id=program.id)
+
+
+def neighbourhood(pg: ProgramGraph, member: str, limit: int = 60) -> dict[str, Any]:
+    """A leader's 1-hop neighbourhood for the graph view: nodes and weighted links.
+
+    Keeps the ``limit`` strongest neighbours (by edge weight, either direction).
+    """
+    g = pg.graph
+    try:
+        v = g.index_of(member)
+    except KeyError:
+        raise field("member", f"no member {member!r} in the graph") from None
+    weights: dict[int, float] = {}
+    links: list[tuple[int, int, float]] = []
+    lo, hi = g.out_indptr[v], g.out_indptr[v + 1]
+    for e in range(lo, hi):
+        u = int(g.out_indices[e])
+        w = float(g.out_weight[e]) if g.out_weight is not None else 1.0
+        weights[u] = weights.get(u, 0.0) + w
+        links.append((v, u, w))
+    lo, hi = g.in_indptr[v], g.in_indptr[v + 1]
+    for e in range(lo, hi):
+        u = int(g.in_indices[e])
+        w = float(g.in_weight[e]) if g.in_weight is not None else 1.0
+        weights[u] = weights.get(u, 0.0) + w
+        links.append((u, v, w))
+    keep = {v} | {u for u, _ in sorted(weights.items(), key=lambda x: -x[1])[:limit]}
+    ids = g.id_list(sorted(keep))
+    index = {i: str(x) for i, x in zip(sorted(keep), ids, strict=True)}
+    out_deg = g.out_degree
+    return {
+        "center": str(member),
+        "nodes": [
+            {"id": index[i], "name": pg.names.get(index[i], ""), "out_degree": int(out_deg[i])}
+            for i in sorted(keep)
+        ],
+        "links": [
+            {"source": index[a], "target": index[b], "weight": round(w, 4)}
+            for a, b, w in links
+            if a in keep and b in keep
+        ],
+        "more": max(0, len(weights) - limit),
+    }

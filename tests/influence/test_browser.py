@@ -1,0 +1,88 @@
+"""The influence pages in a real browser (Debian's chromium through Playwright): the
+charts draw, and screenshots land in BUDDING_SCREENSHOT_DIR (else a temporary folder)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from budding.core import jobs
+from budding.core.db import unit_of_work
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page_browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+def shots() -> Path:
+    folder = Path(os.environ.get("BUDDING_SCREENSHOT_DIR") or tempfile.mkdtemp())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_pages_render_charts(
+    page_browser: Any, live_server: Any, community: dict[str, Any]
+) -> None:
+    from tests.factories import PASSWORD, make_staff
+
+    from budding.accounts import service as accounts
+    from budding.core.auth import SESSION_COOKIE, session_cookie_value
+
+    email = make_staff()
+    with unit_of_work() as session:
+        login = accounts.login(session, email=email, password=PASSWORD, ip="127.0.0.1")
+    assert login is not None
+    context = page_browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies(
+        [
+            {
+                "name": SESSION_COOKIE,
+                "value": session_cookie_value(login.token),
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    folder = shots()
+
+    page.goto(f"{live_server.url}/admin/acme/influence?group=lang&top=3")
+    assert page.locator("[data-testid=leaders-table]").count() == 3
+    page.screenshot(path=str(folder / "influence-leaders.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/acme/influence/members/m0")
+    page.wait_for_selector("[data-testid=neighbourhood-chart] svg")
+    page.screenshot(path=str(folder / "influence-neighbourhood.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/acme/influence/planner")
+    page.fill("input[name=k]", "2")
+    page.fill("input[name=launch_costs]", "1, 2")
+    page.fill("input[name=runs]", "500")
+    page.click("[data-testid=planner-submit]")
+    page.wait_for_url("**/influence/planner/*")
+    job_id = int(page.url.rsplit("/", 1)[1])
+    jobs.execute_job(job_id)  # a worker's part; the page refreshes itself when the job ends
+    page.wait_for_selector("[data-testid=reach-chart] svg", timeout=15_000)
+    assert page.locator("[data-testid=plans-table] tbody tr").count() == 4
+    page.screenshot(path=str(folder / "influence-planner-result.png"), full_page=True)
+    assert not errors, errors
+    context.close()

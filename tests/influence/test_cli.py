@@ -1,0 +1,124 @@
+"""The CLI on files: commands, JSON shapes, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from budding.influence.cli import app
+
+runner = CliRunner()
+
+EDGES = "\n".join(
+    ["# two communities joined by a bridge"]
+    + [f"a{i} a{j}" for i in range(8) for j in range(8) if i != j and (i + j) % 3 == 0]
+    + [f"b{i} b{j}" for i in range(8) for j in range(8) if i != j and (i * j) % 4 == 1]
+    + ["a0 b0", "b0 a0"]
+)
+
+
+@pytest.fixture
+def edges(tmp_path: Path) -> Path:
+    path = tmp_path / "edges.txt"
+    path.write_text(EDGES + "\n")
+    return path
+
+
+@pytest.fixture
+def attributes(tmp_path: Path) -> Path:
+    path = tmp_path / "attrs.csv"
+    rows = ["id,lang,consent"] + [f"a{i},ko,{'yes' if i % 2 else 'no'}" for i in range(8)]
+    rows += [f"b{i},es,yes" for i in range(8)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run(*args: str) -> dict:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_seeds_json_shape(edges: Path) -> None:
+    out = run("seeds", str(edges), "--k", "3", "--json", "--seed", "4")
+    assert list(out) == ["seeds", "spread", "model", "epsilon", "k", "rr_sets", "seconds"]
+    assert len(out["seeds"]) == 3 and all(isinstance(s, str) for s in out["seeds"])
+    assert out["model"] == "ic" and out["epsilon"] == 0.5 and out["k"] == 3
+    assert isinstance(out["spread"], float) and out["rr_sets"] > 0
+    again = run("seeds", str(edges), "--k", "3", "--json", "--seed", "4")
+    assert again["seeds"] == out["seeds"]
+
+
+def test_seeds_targeted_and_allowed(edges: Path, attributes: Path) -> None:
+    out = run(
+        "seeds", str(edges), "--k", "2", "--model", "lt", "--target", "lang=es",
+        "--allowed", "consent=yes", "--attributes", str(attributes), "--json",
+    )  # fmt: skip
+    consenting = {f"a{i}" for i in range(1, 8, 2)} | {f"b{i}" for i in range(8)}
+    assert set(out["seeds"]) <= consenting
+    assert out["spread"] <= 8.0 + 1e-9
+
+
+def test_seeds_table_and_errors(edges: Path, attributes: Path) -> None:
+    result = runner.invoke(app, ["seeds", str(edges), "--k", "2"])
+    assert result.exit_code == 0 and "cumulative" in result.output
+    bad = runner.invoke(app, ["seeds", str(edges), "--probability", "sometimes"])
+    assert bad.exit_code == 2 and "unknown probability" in bad.output
+    need = runner.invoke(app, ["seeds", str(edges), "--target", "lang=ko"])
+    assert need.exit_code == 2 and "--attributes" in need.output
+    missing = runner.invoke(
+        app, ["seeds", str(edges), "--target", "lang=fr", "--attributes", str(attributes)]
+    )
+    assert missing.exit_code == 2 and "lang=fr" in missing.output
+    nofile = runner.invoke(app, ["seeds", "/nonexistent/edges.txt"])
+    assert nofile.exit_code == 2 and "no such file" in nofile.output
+
+
+def test_rank_json_shape(edges: Path, tmp_path: Path) -> None:
+    out = run("rank", str(edges), "--top", "4", "--json", "--rr-sets", "2000")
+    assert out["by"] == "reach"
+    assert len(out["leaders"]) == 4
+    first = out["leaders"][0]
+    assert list(first) == [
+        "rank", "id", "reach", "pagerank", "betweenness", "coreness", "in_degree", "out_degree",
+    ]  # fmt: skip
+    assert [row["rank"] for row in out["leaders"]] == [1, 2, 3, 4]
+    groups = tmp_path / "groups.csv"
+    groups.write_text("id,community\n" + "".join(f"a{i},A\nb{i},B\n" for i in range(8)))
+    per = run(
+        "rank", str(edges), "--top", "2", "--groups", str(groups), "--json", "--by", "pagerank"
+    )
+    assert set(per["groups"]) == {"A", "B"}
+    assert all(len(rows) == 2 for rows in per["groups"].values())
+    assert all(r["id"].startswith("a") for r in per["groups"]["A"])
+
+
+def test_simulate_json_shape_and_plans(edges: Path, tmp_path: Path) -> None:
+    out = run(
+        "simulate", str(edges), "--seeds", "a0,b0", "--runs", "500",
+        "--launch-cost", "1", "--launch-cost", "4", "--json",
+    )  # fmt: skip
+    assert list(out) == ["runs", "seed", "seconds", "plans"]
+    assert out["runs"] == 500 and len(out["plans"]) == 2
+    plan = out["plans"][0]
+    assert list(plan) == [
+        "name", "seeds", "launch_cost", "reward", "share_probability", "runs", "reach",
+        "reach_per_step", "reach_per_step_ci95", "k_per_generation",
+    ]  # fmt: skip
+    assert set(plan["reach"]) == {"mean", "sd", "ci95"}
+    assert out["plans"][1]["reach"]["mean"] < plan["reach"]["mean"]
+    seeds_json = tmp_path / "seeds.json"
+    seeds_json.write_text(json.dumps(run("seeds", str(edges), "--k", "2", "--json")))
+    again = run("simulate", str(edges), "--seeds-file", str(seeds_json), "--runs", "64",
+                "--funnel", "0.9,0.5", "--json")  # fmt: skip
+    assert again["plans"][0]["share_probability"] == pytest.approx(0.9)
+
+
+def test_simulate_errors(edges: Path) -> None:
+    none = runner.invoke(app, ["simulate", str(edges)])
+    assert none.exit_code == 2 and "exactly one of" in none.output
+    unknown = runner.invoke(app, ["simulate", str(edges), "--seeds", "zz"])
+    assert unknown.exit_code == 2 and "zz" in unknown.output

@@ -1,0 +1,98 @@
+"""The "Opinion leaders" and "Campaign planner" dashboard pages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from budding.core import jobs
+from budding.core.db import unit_of_work
+
+
+def sign_in(anon_client: Any, role: str = "admin") -> str:
+    from tests.factories import PASSWORD, make_staff
+
+    from budding.accounts import service as accounts
+    from budding.core.auth import SESSION_COOKIE, session_cookie_value
+
+    email = make_staff(f"{role}@example.com", role=role)
+    with unit_of_work() as session:
+        result = accounts.login(session, email=email, password=PASSWORD, ip="127.0.0.1")
+    assert result is not None
+    anon_client.cookies.set(SESSION_COOKIE, session_cookie_value(result.token))
+    return result.csrf_token
+
+
+def test_opinion_leaders_page(anon_client: Any, community: dict[str, Any]) -> None:
+    sign_in(anon_client)
+    page = anon_client.get("/admin/acme/influence")
+    assert page.status_code == 200, page.text
+    assert "Opinion leaders" in page.text and 'data-testid="leaders-table"' in page.text
+    assert "/admin/acme/influence/members/m0" in page.text
+    grouped = anon_client.get("/admin/acme/influence", params={"group": "lang", "top": 2})
+    assert grouped.status_code == 200
+    assert "lang = ko" in grouped.text and "lang = es" in grouped.text
+    hood = anon_client.get("/admin/acme/influence/members/m0")
+    assert hood.status_code == 200 and 'data-testid="neighbourhood-chart"' in hood.text
+    assert '"type": "graph"' in hood.text
+    assert anon_client.get("/admin/acme/influence/members/nobody").status_code == 404
+    ko = anon_client.get("/admin/acme/influence", headers={"accept-language": "ko"})
+    assert ko.status_code == 200
+
+
+def test_campaign_planner_flow(anon_client: Any, community: dict[str, Any]) -> None:
+    csrf = sign_in(anon_client)
+    page = anon_client.get("/admin/acme/influence/planner")
+    assert page.status_code == 200 and 'data-testid="planner-form"' in page.text
+    form = {
+        "csrf_token": csrf, "k": "2", "strategies": ["imm", "followers"],
+        "launch_costs": "1, 4", "reward": "0", "runs": "300", "target": "", "funnel": "",
+    }  # fmt: skip
+    with jobs.immediate():
+        posted = anon_client.post(
+            "/admin/acme/influence/planner", data=form, follow_redirects=False
+        )
+    assert posted.status_code == 303, posted.text
+    url = posted.headers["location"]
+    assert re.fullmatch(r"/admin/acme/influence/planner/\d+", url)
+    result = anon_client.get(url)
+    assert result.status_code == 200
+    assert 'data-testid="plans-table"' in result.text and 'data-testid="reach-chart"' in result.text
+    assert result.text.count("launch cost 4") >= 2
+    partial = anon_client.get(url, headers={"hx-request": "true"})
+    assert partial.headers.get("hx-refresh") == "true"
+    listing = anon_client.get("/admin/acme/influence/planner")
+    assert url in listing.text
+
+
+def test_planner_form_errors(anon_client: Any, community: dict[str, Any]) -> None:
+    csrf = sign_in(anon_client)
+    bad = {"csrf_token": csrf, "k": "2", "launch_costs": "one", "runs": "10", "target": "lang=fr"}
+    r = anon_client.post("/admin/acme/influence/planner", data=bad)
+    assert r.status_code == 422
+    assert "Enter numbers separated by commas." in r.text
+    assert "Choose at least one way to pick seeds." in r.text
+    r = anon_client.post(
+        "/admin/acme/influence/planner",
+        data={
+            "csrf_token": csrf,
+            "k": "2",
+            "strategies": "imm",
+            "launch_costs": "1",
+            "runs": "10",
+            "target": "lang=fr",
+        },
+    )
+    assert r.status_code == 422 and "lang=fr" in r.text
+
+
+def test_analyst_can_look_but_not_simulate(anon_client: Any, community: dict[str, Any]) -> None:
+    csrf = sign_in(anon_client, role="analyst")
+    page = anon_client.get("/admin/acme/influence/planner")
+    assert page.status_code == 200 and 'data-testid="planner-form"' not in page.text
+    r = anon_client.post(
+        "/admin/acme/influence/planner",
+        data={"csrf_token": csrf, "strategies": "imm", "launch_costs": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403

@@ -1,0 +1,114 @@
+"""The program's own graph, the REST routes and the --program CLI source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from budding.core import jobs
+from budding.core.db import unit_of_work
+
+HUB = "m0"  # the community fixture (conftest.py): m0 leads "ko", m10 leads "es"
+ES = [f"m{i}" for i in range(10, 19)]
+
+
+def test_program_graph_edges_weights_and_members(community: dict[str, Any]) -> None:
+    from budding.influence.program import program_graph
+    from budding.programs import service as programs
+
+    with unit_of_work() as session:
+        pg = program_graph(session, programs.get_program_by_id(session, community["program"].id))
+    g = pg.graph
+    assert g.n == 20 and "m19" in list(g.ids)  # isolated members are nodes too
+    assert pg.referrals == 1 and pg.interactions == 3 * 17 + 1
+    src, dst = g.edges()
+    edges = {(g.ids[a], g.ids[b]): float(w) for a, b, w in zip(src, dst, g.out_weight, strict=True)}
+    assert ("m1", "m11") in edges  # referral: referrer → referee
+    assert edges[(HUB, "m1")] > 2.9  # three recent comments
+    assert edges[("m5", "m10")] < 0.1  # 400 days old, half-life 90 days
+    assert HUB not in pg.consented and "m1" in pg.consented
+    assert HUB in pg.active and "m19" not in pg.active
+    assert sorted(pg.members_where("lang", "es")) == sorted(ES)
+
+
+def test_leaders_endpoint(client: Any, community: dict[str, Any]) -> None:
+    body = client.get("/api/v1/influence/leaders", params={"top": 3}).json()
+    assert body["by"] == "reach"
+    assert [row["id"] for row in body["leaders"]][:2] in ([HUB, "m10"], ["m10", HUB])
+    assert body["leaders"][0]["name"].startswith("Member")
+    grouped = client.get("/api/v1/influence/leaders", params={"top": 1, "group": "lang"}).json()
+    assert {k: [r["id"] for r in v] for k, v in grouped["groups"].items()} == {
+        "ko": [HUB], "es": ["m10"], "id": ["m19"],
+    }  # fmt: skip
+    bad = client.get("/api/v1/influence/leaders", params={"by": "charisma"})
+    assert bad.status_code == 422
+
+
+def test_seeds_endpoint_targets_and_consent(client: Any, community: dict[str, Any]) -> None:
+    out = client.post("/api/v1/influence/seeds", json={"k": 1}).json()
+    assert out["seeds"][0] in (HUB, "m10") and out["k"] == 1 and out["audience"] == 20
+    es = client.post("/api/v1/influence/seeds", json={"k": 1, "target": "lang=es"}).json()
+    assert es["seeds"] == ["m10"] and es["audience"] == len(ES)
+    consent = client.post(
+        "/api/v1/influence/seeds", json={"k": 2, "target": "lang=es", "consented_only": True}
+    ).json()
+    assert "m10" not in consent["seeds"] and HUB not in consent["seeds"]
+    bad = client.post("/api/v1/influence/seeds", json={"k": 1, "target": "lang=fr"})
+    assert bad.status_code == 422 and "target" in bad.json()["error"]["fields"]
+    shape = client.post("/api/v1/influence/seeds", json={"k": 0})
+    assert shape.status_code == 422
+
+
+def test_simulation_job_runs_and_reports(client: Any, community: dict[str, Any]) -> None:
+    body = {
+        "plans": [
+            {"name": "IMM", "strategy": "imm", "k": 2},
+            {"name": "followers", "strategy": "followers", "k": 2},
+            {"name": "costly", "seeds": [HUB, "m10"], "launch_cost": 4},
+        ],
+        "runs": 500,
+    }
+    with jobs.immediate():
+        started = client.post("/api/v1/influence/simulations", json=body)
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job_id"]
+    status = client.get(started.json()["status_url"]).json()
+    assert status["status"] == "succeeded", status
+    assert status["progress"] == 1.0
+    plans = status["result"]["plans"]
+    assert [p["name"] for p in plans] == ["IMM", "followers", "costly"]
+    assert plans[0]["reach"]["mean"] > plans[2]["reach"]["mean"]
+    assert len(plans[0]["reach_per_step_ci95"]) == len(plans[0]["reach_per_step"])
+    assert client.get(f"/api/v1/jobs/{job_id}").json()["kind"] == "influence.simulate"
+
+
+def test_simulation_input_errors(client: Any, community: dict[str, Any]) -> None:
+    unknown = client.post(
+        "/api/v1/influence/simulations", json={"plans": [{"seeds": ["nobody"]}], "runs": 10}
+    )
+    assert unknown.status_code == 422
+    assert "plans.0.seeds" in unknown.json()["error"]["fields"]
+    both = client.post(
+        "/api/v1/influence/simulations",
+        json={"plans": [{"seeds": [HUB], "strategy": "imm"}]},
+    )
+    assert both.status_code == 422
+    assert client.get("/api/v1/influence/simulations/999999").status_code == 404
+
+
+def test_cli_program_source(community: dict[str, Any]) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from budding.influence.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["seeds", "--program", "acme", "--k", "1", "--json",
+                                 "--target", "lang=es"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["seeds"] == ["m10"]
+    ranked = runner.invoke(app, ["rank", "--program", "acme", "--top", "2", "--json"])
+    assert ranked.exit_code == 0, ranked.output
+    assert len(json.loads(ranked.stdout)["leaders"]) == 2
+    missing = runner.invoke(app, ["rank", "--program", "nope"])
+    assert missing.exit_code == 2 and "nope" in missing.output
