@@ -8,53 +8,51 @@
 See docs/influence.md for the CLI, conventions, models and measured figures.
 """
 
-from budding.influence.centrality import betweenness, coreness, degree, pagerank
-from budding.influence.graph import Graph, GraphError
-from budding.influence.imm import SeedSet, imm
-from budding.influence.io import EdgeListError
-from budding.influence.parallel import DaskExecutor, LocalExecutor, get_executor
-from budding.influence.probability import EdgeProbabilities, ProbabilityError, edge_probabilities
-from budding.influence.ranking import Ranking, leaders_by_group, rank
-from budding.influence.rrsets import expected_reach, max_coverage, sample_rr_sets
-from budding.influence.simulate import (
-    CampaignResult,
-    Plan,
-    ShareModel,
-    SpreadEstimate,
-    calibrate,
-    compare,
-    simulate,
-    spread,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CampaignResult",
-    "DaskExecutor",
-    "EdgeListError",
-    "EdgeProbabilities",
-    "Graph",
-    "GraphError",
-    "LocalExecutor",
-    "Plan",
-    "ProbabilityError",
-    "Ranking",
-    "SeedSet",
-    "ShareModel",
-    "SpreadEstimate",
-    "betweenness",
-    "calibrate",
-    "compare",
-    "coreness",
-    "degree",
-    "edge_probabilities",
-    "expected_reach",
-    "get_executor",
-    "imm",
-    "leaders_by_group",
-    "max_coverage",
-    "pagerank",
-    "rank",
-    "sample_rr_sets",
-    "simulate",
-    "spread",
-]
+import importlib
+from typing import Any
+
+# Names resolve on first use (PEP 562), so importing a submodule such as the
+# CLI does not pay for numba until the engine is needed.
+_EXPORTS = {
+    "CampaignResult": "budding.influence.simulate",
+    "DaskExecutor": "budding.influence.parallel",
+    "EdgeListError": "budding.influence.io",
+    "EdgeProbabilities": "budding.influence.probability",
+    "Graph": "budding.influence.graph",
+    "GraphError": "budding.influence.graph",
+    "LocalExecutor": "budding.influence.parallel",
+    "Plan": "budding.influence.simulate",
+    "ProbabilityError": "budding.influence.probability",
+    "Ranking": "budding.influence.ranking",
+    "SeedSet": "budding.influence.imm",
+    "ShareModel": "budding.influence.simulate",
+    "SpreadEstimate": "budding.influence.simulate",
+    "betweenness": "budding.influence.centrality",
+    "calibrate": "budding.influence.simulate",
+    "compare": "budding.influence.simulate",
+    "coreness": "budding.influence.centrality",
+    "degree": "budding.influence.centrality",
+    "edge_probabilities": "budding.influence.probability",
+    "expected_reach": "budding.influence.rrsets",
+    "get_executor": "budding.influence.parallel",
+    "imm": "budding.influence.imm",
+    "leaders_by_group": "budding.influence.ranking",
+    "max_coverage": "budding.influence.rrsets",
+    "pagerank": "budding.influence.centrality",
+    "rank": "budding.influence.ranking",
+    "sample_rr_sets": "budding.influence.rrsets",
+    "simulate": "budding.influence.simulate",
+    "spread": "budding.influence.simulate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

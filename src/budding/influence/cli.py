@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -26,12 +26,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from budding.influence.graph import Graph, GraphError
-from budding.influence.imm import imm
-from budding.influence.io import EdgeListError
-from budding.influence.probability import ProbabilityError
-from budding.influence.ranking import MEASURES, leaders_by_group, rank
-from budding.influence.simulate import Plan, ShareModel, calibrate, compare
+from budding.influence.measures import MEASURES
+
+# The engine (numpy, numba) is imported inside the commands: every `budding`
+# command imports this module to build its help, and should start fast.
+if TYPE_CHECKING:
+    from budding.influence.graph import Graph
 
 app = typer.Typer(
     help="Influence: rank opinion leaders, choose seeds with IMM, simulate campaigns.",
@@ -143,6 +143,9 @@ def _load(
     keep_self_loops: bool,
     keep_duplicates: bool,
 ) -> Graph:
+    from budding.influence.graph import Graph, GraphError
+    from budding.influence.io import EdgeListError
+
     try:
         return Graph.from_edgelist(
             source,
@@ -259,6 +262,9 @@ def rank_command(
     as_json: bool = _JSON,
 ) -> None:
     """Rank opinion leaders: reach, PageRank, betweenness, coreness, degrees."""
+    from budding.influence.probability import ProbabilityError
+    from budding.influence.ranking import leaders_by_group, rank
+
     if by not in MEASURES:
         raise _fail(f"--by: '{by}' is not one of {', '.join(MEASURES)}")
     with _progress(True) as progress:
@@ -357,6 +363,9 @@ def seeds_command(
     as_json: bool = _JSON,
 ) -> None:
     """Choose the k seeds with the largest expected spread (IMM)."""
+    from budding.influence.imm import imm
+    from budding.influence.probability import ProbabilityError
+
     if model not in ("ic", "lt"):
         raise _fail(f"--model: '{model}' must be ic or lt")
     if not 0 < epsilon < 1:
@@ -438,6 +447,9 @@ def simulate_command(
     as_json: bool = _JSON,
 ) -> None:
     """Simulate a campaign from given seeds: reach with 95 % interval, per step, K."""
+    from budding.influence.probability import ProbabilityError
+    from budding.influence.simulate import Plan, ShareModel, calibrate, compare
+
     seed_ids = _seed_ids(seeds, seeds_file)
     if not 0 < saturation <= 1:
         raise _fail(f"--saturation: {saturation} must be in (0, 1]")

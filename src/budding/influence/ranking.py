@@ -10,11 +10,10 @@ import numpy as np
 
 from budding.influence.centrality import betweenness, coreness, pagerank
 from budding.influence.graph import Graph
+from budding.influence.measures import MEASURES
 from budding.influence.rrsets import expected_reach
 
 __all__ = ["MEASURES", "Ranking", "leaders_by_group", "rank"]
-
-MEASURES = ("reach", "pagerank", "betweenness", "coreness", "in_degree", "out_degree")
 
 
 @dataclass
