@@ -1,0 +1,83 @@
+"""Fraud settings and API shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from budding.fraud.checks import CHECKS, DEFAULT_POLICY
+
+Action = Literal["off", "flag", "hold", "block"]
+
+
+class FraudSettings(BaseModel):
+    """A program's fraud settings, stored in ``program.settings["fraud"]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checks: dict[str, Action] = Field(
+        default_factory=lambda: cast(dict[str, Action], dict(DEFAULT_POLICY)),
+        description="per check: off, flag, hold (for review) or block",
+    )
+    velocity_referrer_per_hour: int = Field(
+        default=10, ge=1, le=100_000, description="signups one referrer may bring within an hour"
+    )
+    velocity_ip_per_hour: int = Field(
+        default=5, ge=1, le=100_000, description="signups one IP address may make within an hour"
+    )
+    ring_window_hours: int = Field(
+        default=24, ge=1, le=24 * 90, description="how close in time a ring's accounts are created"
+    )
+    ring_min_size: int = Field(
+        default=4, ge=2, le=1000, description="accounts from one network that make a ring"
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _checks(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(CHECKS))
+        if unknown:
+            raise ValueError(f"unknown checks {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+        return {**DEFAULT_POLICY, **v}
+
+    def action(self, check: str) -> str:
+        return self.checks.get(check, DEFAULT_POLICY[check])
+
+
+class FraudSettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checks: dict[str, Action] | None = None
+    velocity_referrer_per_hour: int | None = None
+    velocity_ip_per_hour: int | None = None
+    ring_window_hours: int | None = None
+    ring_min_size: int | None = None
+
+
+class AssessmentOut(BaseModel):
+    id: int
+    action: str
+    reasons: list[str]
+    details: dict[str, Any]
+    referrer: str | None
+    member: str | None
+    referral_id: int | None
+    email_domain: str
+    review_status: str
+    reviewed_at: datetime | None
+    reviewed_by: str
+    review_note: str
+    created_at: datetime
+
+
+class AssessmentPage(BaseModel):
+    assessments: list[AssessmentOut]
+    next_cursor: str | None
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=500)

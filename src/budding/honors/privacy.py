@@ -1,0 +1,41 @@
+"""The points ledger's part of a member's data export. Erasure keeps the entries:
+they hold amounts and reasons, no personal data, and balances must stay true."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from budding.honors import ledger
+from budding.members.models import Member
+from budding.programs.service import get_program_by_id
+
+
+def export(session: Session, member: Member) -> dict[str, Any]:
+    program = get_program_by_id(session, member.program_id)
+    rows: list[Any] = []
+    while True:  # every entry, page by page
+        page = ledger.entries(
+            session, program, member.id, before_id=rows[-1].id if rows else None, limit=1000
+        )
+        rows.extend(page)
+        if len(page) < 1000:
+            break
+    return {
+        "points_balance": ledger.balance(session, program, member.id),
+        "points_entries": [
+            {
+                "points": e.points,
+                "reason": e.reason,
+                "key": e.key,
+                "reversal": e.reverses_id is not None,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in rows
+        ],
+    }
+
+
+def erase(session: Session, member: Member) -> None:
+    """Nothing to remove: entries carry no personal data."""

@@ -1,0 +1,1 @@
+"""Rewards: rules, exactly-once issuance, reversal by compensating entries, vesting, coupon pools."""
