@@ -17,6 +17,10 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
+# One Playwright browser for the whole run: two sync Playwright instances cannot share the
+# main thread, so every browser test takes the fixtures from this one plugin.
+pytest_plugins = ["tests.browser.fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PG_URL = os.environ.get("BUDDING_TEST_DATABASE_URL", "")

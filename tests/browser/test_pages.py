@@ -14,7 +14,7 @@ from budding.core.db import unit_of_work
 from budding.members import events as event_service
 from budding.members import service
 from budding.programs.service import get_program
-from tests.browser.conftest import PHONE
+from tests.browser.fixtures import PHONE
 from tests.factories import PASSWORD, make_program, make_staff
 from tests.mailsink import MailSink
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +13,7 @@ import pytest
 from budding.core import jobs
 from budding.core.db import unit_of_work
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def page_browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def shots() -> Path:
@@ -38,9 +22,7 @@ def shots() -> Path:
     return folder
 
 
-def test_pages_render_charts(
-    page_browser: Any, live_server: Any, community: dict[str, Any]
-) -> None:
+def test_pages_render_charts(browser: Any, live_server: Any, community: dict[str, Any]) -> None:
     from tests.factories import PASSWORD, make_staff
 
     from budding.accounts import service as accounts
@@ -50,7 +32,7 @@ def test_pages_render_charts(
     with unit_of_work() as session:
         login = accounts.login(session, email=email, password=PASSWORD, ip="127.0.0.1")
     assert login is not None
-    context = page_browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.add_cookies(
         [
             {

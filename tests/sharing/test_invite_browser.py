@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from budding.core.auth import MEMBER_COOKIE, member_cookie_value
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.browser.fixtures import CHROMIUM, CHROMIUM_ARGS, PHONE
 from tests.sharing.conftest import add_member
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,6 @@ from budding.core import jobs
 from budding.core.db import unit_of_work
 from budding.programs.service import get_program
 from budding.webhooks import service
-from tests.browser.conftest import base_url, browser, screenshots  # noqa: F401
 from tests.factories import PASSWORD, make_program, make_staff
 from tests.webhooks.receiver import Receiver
 
@@ -19,9 +18,9 @@ pytestmark = pytest.mark.browser
 
 
 def test_delivery_log_filter_and_redeliver(
-    browser: Any,  # noqa: F811
-    base_url: str,  # noqa: F811
-    screenshots: Path,  # noqa: F811
+    browser: Any,
+    base_url: str,
+    screenshots: Path,
 ) -> None:
     make_program("acme", name="Acme Coffee")
     make_staff("owner@example.com", role="owner")

@@ -1,4 +1,4 @@
-"""Browser fixtures: Debian's chromium driven by Playwright (never a downloaded browser), a real
+"""Browser fixtures (a plugin of tests/conftest.py, shared by every browser test): Debian's chromium driven by Playwright (never a downloaded browser), a real
 SMTP server, and a folder for screenshots (``BUDDING_SCREENSHOT_DIR``, else a temporary one)."""
 
 from __future__ import annotations
