@@ -163,9 +163,18 @@ def test_burst_runs_retries_from_the_queue_schedule() -> None:
         return _job(job_id).status == "succeeded"
 
     _wait(done)
-    with unit_of_work() as session:
-        assert session.scalars(select(HueySchedule)).all() == []
-        assert session.scalars(select(HueyTask)).all() == []
+
+    def drained() -> bool:
+        # On a loaded machine the sweeper may have handed the retry over twice; the
+        # second copy is dropped when it comes due, and the job never runs again.
+        jobs.run_due()
+        with unit_of_work() as session:
+            return not session.scalars(select(HueySchedule)).all() and not (
+                session.scalars(select(HueyTask)).all()
+            )
+
+    _wait(drained)
+    assert _job(job_id).attempts == 2
 
 
 def test_dedupe_key_gives_the_first_job_back() -> None:
