@@ -1,0 +1,1 @@
+"""Invitations, waitlist, referral links, attribution and the fission tree."""

@@ -1,0 +1,93 @@
+"""A member's referral data in their export, and its erasure.
+
+Erasure keeps the tree's shape (the referral rows, which aggregates and the
+other members' trees need) but forgets what identifies the person: their
+waitlist e-mail, and the hashed IP and user agent of the clicks that brought
+them in. Their referral code no longer credits them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from budding.members.models import Member
+from budding.referrals.models import (
+    InviteCode,
+    InviteGrant,
+    Referral,
+    ReferralClick,
+    ReferralCode,
+)
+from budding.referrals.waitlist import entry_export, erase_entries
+
+
+def export(session: Session, member: Member) -> dict[str, Any]:
+    code = session.scalar(select(ReferralCode.code).where(ReferralCode.member_id == member.id))
+    referred_by = session.scalar(select(Referral).where(Referral.referee_member_id == member.id))
+    referred = session.scalars(
+        select(Referral).where(Referral.referrer_member_id == member.id).order_by(Referral.id)
+    )
+    return {
+        "referral_code": code,
+        "referred_by": (
+            {
+                "referrer_member_id": referred_by.referrer_member_id,
+                "source": referred_by.source,
+                "channel": referred_by.channel,
+                "signed_up_at": referred_by.signed_up_at.isoformat(),
+                "converted_at": (
+                    referred_by.converted_at.isoformat() if referred_by.converted_at else None
+                ),
+                "status": referred_by.status,
+            }
+            if referred_by
+            else None
+        ),
+        "referred_members": [
+            {"member_id": r.referee_member_id, "signed_up_at": r.signed_up_at.isoformat()}
+            for r in referred
+        ],
+        "invite_codes": [
+            {
+                "code": i.code,
+                "uses": i.uses,
+                "used": i.used,
+                "created_at": i.created_at.isoformat(),
+                "revoked": i.revoked_at is not None,
+            }
+            for i in session.scalars(
+                select(InviteCode).where(InviteCode.issuer_member_id == member.id)
+            )
+        ],
+        "invite_grants": [
+            {"count": g.count, "reason": g.reason, "at": g.created_at.isoformat()}
+            for g in session.scalars(select(InviteGrant).where(InviteGrant.member_id == member.id))
+        ],
+        "waitlist": entry_export(session, member.program_id, member.email, member.id),
+    }
+
+
+def erase(session: Session, member: Member) -> None:
+    # Erasers run in capability-name order, so the members capability may have cleared
+    # the e-mail already: waitlist entries are found by member id as well.
+    erase_entries(session, member.program_id, member.email, member.id)
+    click_ids = select(Referral.click_id).where(
+        Referral.referee_member_id == member.id, Referral.click_id.is_not(None)
+    )
+    session.execute(
+        update(ReferralClick)
+        .where(ReferralClick.id.in_(click_ids))
+        .values(ip_hash="", user_agent="")
+        .execution_options(synchronize_session=False)
+    )
+    # The code stops pointing at the person: its link still redirects, credits nobody,
+    # and the clicks it had keep the program's counts.
+    session.execute(
+        update(ReferralCode)
+        .where(ReferralCode.member_id == member.id)
+        .values(member_id=None)
+        .execution_options(synchronize_session=False)
+    )

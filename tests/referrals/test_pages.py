@@ -1,0 +1,187 @@
+"""Pages: the public join page (an invite-only launch in the browser), the portal's invite
+button, and the admin dashboard (settings, invites, waitlist, fission tree)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.accounts.helpers import staff_client
+from tests.referrals.conftest import set_settings
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _invite(client, issuer: str = "ann") -> str:  # type: ignore[no-untyped-def]
+    client.post(
+        "/api/v1/members",
+        json={"external_id": issuer, "email": f"{issuer}@example.com", "name": "Ann"},
+    )
+    return client.post(f"/api/v1/members/{issuer}/invites", json={"count": 1}).json()["codes"][0][
+        "code"
+    ]
+
+
+def test_invite_only_launch_in_the_browser(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    set_settings(program.slug, mode="invite_only", invite_quota=2)
+    code = _invite(client)
+    start = anon_client.get("/p/acme/join")
+    assert start.status_code == 200 and 'data-testid="invite-code"' in start.text
+    r = anon_client.get("/p/acme/join", params={"code": code.lower()}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/p/acme/join/{code}"
+    page = anon_client.get(f"/p/acme/join/{code}")
+    assert page.status_code == 200 and "Ann invited you" in page.text
+    r = anon_client.post(f"/p/acme/join/{code}", data={"name": "Bob", "email": "not an address"})
+    assert r.status_code == 422 and 'data-testid="join-error"' in r.text
+    r = anon_client.post(
+        f"/p/acme/join/{code}",
+        data={"name": "Bob", "email": "Bob@Example.com"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/p/acme/welcome"
+    welcome = anon_client.get("/p/acme/welcome")
+    assert welcome.status_code == 200
+    assert "You joined through Ann" in welcome.text and "Invites left: 2 of 2" in welcome.text
+    # Bob takes an invite code of his own from the page (a POST with the member's CSRF token).
+    token = CSRF.search(welcome.text).group(1)  # type: ignore[union-attr]
+    r = anon_client.post(
+        "/p/acme/invites", data={"next": "/p/acme/welcome"}, follow_redirects=False
+    )
+    assert r.status_code == 403  # no CSRF token
+    r = anon_client.post(
+        "/p/acme/invites",
+        data={"csrf_token": token, "next": "/p/acme/welcome"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    bob = client.get("/api/v1/members/bob@example.com/invites").json()
+    assert bob["issued"] == 1 and bob["left"] == 1
+    tree = client.get("/api/v1/fission-tree", params={"root": "ann"}).json()
+    assert [n["external_id"] for n in tree["nodes"]] == ["ann", "bob@example.com"]
+    # The code is spent: its page says so and a second friend cannot use it.
+    other = anon_client.get(f"/p/acme/join/{code}")
+    assert other.status_code == 410 and 'data-testid="refusal"' in other.text
+    assert anon_client.get("/p/acme/join/ZZZZZZZZZZZZ").status_code == 404
+
+
+def test_join_page_in_spanish(client, anon_client) -> None:  # type: ignore[no-untyped-def]
+    code = _invite(client)
+    page = anon_client.get(f"/p/acme/join/{code}", headers={"accept-language": "es"})
+    assert page.status_code == 200 and "Aceptar la invitación" in page.text
+
+
+def test_admin_pages(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    code = _invite(client)
+    client.post(
+        f"/api/v1/invites/{code}/redeem", json={"external_id": "bob", "email": "bob@example.com"}
+    )
+    assert anon_client.get("/admin/acme/referrals", follow_redirects=False).status_code == 303
+    csrf = staff_client(anon_client)
+    for path, marker in [
+        ("/admin/acme/referrals", 'data-testid="referral-settings"'),
+        ("/admin/acme/invites", 'data-testid="invite-table"'),
+        ("/admin/acme/waitlist", 'data-testid="waitlist-table"'),
+        ("/admin/acme/fission-tree", 'data-testid="fission-tree"'),
+    ]:
+        page = anon_client.get(path)
+        assert page.status_code == 200, (path, page.text[:500])
+        assert marker in page.text, path
+    roots = anon_client.get("/admin/acme/fission-tree/children.json").json()
+    assert roots["total"] == 1 and roots["nodes"][0]["id"] == "ann"
+    kids = anon_client.get("/admin/acme/fission-tree/children.json", params={"node": "ann"}).json()
+    assert [n["id"] for n in kids["nodes"]] == ["bob"]
+    found = anon_client.get("/admin/acme/fission-tree/search.json", params={"q": "bob"}).json()
+    assert found["results"][0]["path"] == ["ann", "bob"]
+    sub = anon_client.get("/admin/acme/fission-tree/subtree.json", params={"root": "ann"}).json()
+    assert len(sub["nodes"]) == 2
+    # Settings: a bad value names its field and saves nothing; a good one is saved.
+    r = anon_client.post(
+        "/admin/acme/referrals/settings",
+        data={
+            "csrf_token": csrf,
+            "mode": "invite_only",
+            "invite_quota": "lots",
+            "code_uses": "1",
+            "attribution_window_days": "30",
+            "attribution_model": "last_touch",
+            "conversion_event": "purchase",
+            "waitlist_skip_places": "5",
+            "waitlist_skip_cap": "50",
+            "waitlist_protected_top": "10",
+        },
+    )
+    assert r.status_code == 422 and "invite_quota" in r.text
+    assert client.get("/api/v1/referrals/settings").json()["mode"] == "open"
+    r = anon_client.post(
+        "/admin/acme/referrals/settings",
+        data={
+            "csrf_token": csrf,
+            "mode": "invite_only",
+            "invite_quota": "5",
+            "code_uses": "1",
+            "code_expiry_days": "",
+            "attribution_window_days": "14",
+            "attribution_model": "first_touch",
+            "conversion_event": "purchase",
+            "conversion_condition": "amount >= 20",
+            "waitlist_skip_places": "5",
+            "waitlist_skip_cap": "50",
+            "waitlist_protected_top": "10",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    saved = client.get("/api/v1/referrals/settings").json()
+    assert saved["mode"] == "invite_only" and saved["invite_quota"] == 5
+    assert (
+        saved["attribution_model"] == "first_touch"
+        and saved["conversion_condition"] == "amount >= 20"
+    )
+    assert saved["waitlist_require_confirmation"] is False  # an unticked box
+    # Issue team codes and revoke one from the invites page.
+    r = anon_client.post(
+        "/admin/acme/invites",
+        data={"csrf_token": csrf, "count": "2", "uses": "5"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "issued=" in r.headers["location"]
+    issued = r.headers["location"].split("issued=")[1].split(",")
+    page = anon_client.get(r.headers["location"])
+    assert 'data-testid="issued-codes"' in page.text
+    r = anon_client.post(
+        f"/admin/acme/invites/{issued[0]}/revoke", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    assert client.get(f"/api/v1/invites/{issued[0]}").json()["status"] == "revoked"
+    r = anon_client.post(
+        "/admin/acme/invites", data={"csrf_token": csrf, "count": "9", "member": "ann"}
+    )
+    assert r.status_code == 409 and "invites left" in r.text
+
+
+def test_admin_waitlist_release(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    set_settings(program.slug, mode="waitlist", waitlist_require_confirmation=False)
+    for i in range(3):
+        client.post("/api/v1/waitlist", json={"email": f"p{i}@example.com"})
+    csrf = staff_client(anon_client)
+    page = anon_client.get("/admin/acme/waitlist")
+    assert "p0@example.com" in page.text
+    entry_id = re.search(r"/waitlist/entry/(\d+)", page.text).group(1)  # type: ignore[union-attr]
+    history = anon_client.get(f"/admin/acme/waitlist/entry/{entry_id}")
+    assert history.status_code == 200 and "Joined the waitlist" in history.text
+    r = anon_client.post(
+        "/admin/acme/waitlist/release",
+        data={"csrf_token": csrf, "count": "2"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "released=2" in r.headers["location"]
+    assert client.get("/api/v1/waitlist/p0@example.com").json()["status"] == "released"
+    assert client.get("/api/v1/waitlist/p2@example.com").json()["position"] == 1
+
+
+def test_analyst_cannot_change_settings(client, anon_client) -> None:  # type: ignore[no-untyped-def]
+    csrf = staff_client(anon_client, role="analyst")
+    r = anon_client.post(
+        "/admin/acme/referrals/settings", data={"csrf_token": csrf, "mode": "waitlist"}
+    )
+    assert r.status_code == 403
+    assert client.get("/api/v1/referrals/settings").json()["mode"] == "open"
