@@ -94,7 +94,7 @@ def serve(
         upgrade()
     console.print(f"Budding is serving at [bold]http://{host}:{port}/[/bold] (admin: /admin)")
     uvicorn.run(
-        "budding.core.web:create_app",
+        "budding.core.web:server_app",
         factory=True,
         host=host,
         port=port,

@@ -8,6 +8,7 @@ services' writes commit or fail as one.
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -57,6 +59,28 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def bind_processor(self, dialect: Any) -> Any:
+        """On SQLite, one step instead of two (this decorator, then SQLite's DATETIME
+        formatter), writing the same text: two timestamps per event made the pair a
+        tenth of a batch insert's CPU time."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            offset = value.utcoffset()
+            if offset is None:
+                raise ValueError("naive datetime given to a UTCDateTime column")
+            if offset:
+                value = value.astimezone(UTC)
+            return (
+                f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+                f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+            )
+
+        return process
+
 
 class JSONType(TypeDecorator[Any]):
     """JSON, stored as JSONB on PostgreSQL."""
@@ -81,6 +105,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns are written with orjson (the standard library's encoder was a tenth of
+    the CPU time of a batch insert); integers beyond 64 bits fall back to ``json``."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """orjson, with ``json`` for what it refuses (NaN stored before it was used)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -91,6 +132,8 @@ def make_engine(url: str) -> Engine:
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
             poolclass=NullPool if path == ":memory:" else None,
+            json_serializer=json_dumps,
+            json_deserializer=json_loads,
         )
         _configure_sqlite(engine)
         return engine
@@ -101,6 +144,8 @@ def make_engine(url: str) -> Engine:
         max_overflow=20,
         pool_pre_ping=True,
         connect_args={"options": "-c timezone=UTC"},
+        json_serializer=json_dumps,
+        json_deserializer=json_loads,
     )
 
 

@@ -10,11 +10,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.metrics import EVENTS
+from budding.core.routing import OrjsonRoute
 from budding.members import events as event_service
 from budding.members import service
 from budding.members.schemas import EventPage, IngestResult, MemberIn, MemberOut, MemberPage
 
-router = APIRouter(tags=["members"])
+router = APIRouter(tags=["members"], route_class=OrjsonRoute)
 
 
 @router.post("/members", response_model=MemberOut, status_code=201)
@@ -71,7 +72,9 @@ def ingest_events(body: EventBatch, ctx: ApiContext = API_WRITE) -> Any:
     EVENTS.labels("accepted").inc(result.accepted)
     EVENTS.labels("duplicate").inc(result.duplicates)
     EVENTS.labels("rejected").inc(len(result.rejected))
-    return result
+    # Serialised here: a returned model is validated again in another thread-pool
+    # hop (sync route), which costs more than the answer is worth on the hot path.
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.get("/events", response_model=EventPage)

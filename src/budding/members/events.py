@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from budding.core.db import dialect_insert, utcnow
+from budding.core.db import dialect_insert, is_postgres, json_dumps, utcnow
 from budding.core.errors import PayloadTooLarge, field, from_pydantic
 from budding.core.plugins import capability_modules
 from budding.members.models import Event, EventType, Member
@@ -33,6 +36,7 @@ from budding.members.service import (
 from budding.programs.models import Program
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+_BUILTIN_TYPES = frozenset(BUILTIN_EVENT_TYPES)
 
 
 def event_types(session: Session, program_id: int) -> set[str]:
@@ -75,17 +79,14 @@ def ingest_events(session: Session, program: Program, raw_events: list[Any]) -> 
             fields={"events": f"at most {MAX_BATCH} items"},
         )
     now = utcnow()
-    known_types = event_types(session, program.id)
     rejected: list[RejectedEvent] = []
-    valid: list[tuple[int, EventIn]] = []
-    seen_ids: set[str] = set()
-    in_batch_duplicates = 0
+    parsed: list[tuple[int, EventIn]] = []
     for index, raw in enumerate(raw_events):
         if not isinstance(raw, dict):
             rejected.append(RejectedEvent(index=index, errors={"event": "must be a JSON object"}))
             continue
         try:
-            ev = EventIn.model_validate(raw)
+            parsed.append((index, EventIn.model_validate(raw)))
         except ValidationError as exc:
             raw_id = raw.get("id")
             rejected.append(
@@ -95,11 +96,19 @@ def ingest_events(session: Session, program: Program, raw_events: list[Any]) -> 
                     errors=from_pydantic(exc).fields,
                 )
             )
-            continue
+    # Custom types live in the database; a batch of built-in types needs no query.
+    known_types: frozenset[str] | set[str] = _BUILTIN_TYPES
+    if any(ev.type not in _BUILTIN_TYPES for _, ev in parsed):
+        known_types = event_types(session, program.id)
+    valid: list[tuple[int, EventIn]] = []
+    seen_ids: set[str] = set()
+    in_batch_duplicates = 0
+    limit = now + FUTURE_TOLERANCE
+    for index, ev in parsed:
         errors: dict[str, str] = {}
         if ev.type not in known_types:
             errors["type"] = f"unknown event type {ev.type!r}; register it first"
-        if ev.occurred_at > now + FUTURE_TOLERANCE:
+        if ev.occurred_at > limit:
             errors["occurred_at"] = "is more than 5 minutes in the future"
         if errors:
             rejected.append(RejectedEvent(index=index, id=ev.id, errors=errors))
@@ -111,6 +120,7 @@ def ingest_events(session: Session, program: Program, raw_events: list[Any]) -> 
         valid.append((index, ev))
 
     if not valid:
+        rejected.sort(key=lambda r: r.index)
         return IngestResult(accepted=0, duplicates=in_batch_duplicates, rejected=rejected)
 
     names = {ev.member for _, ev in valid} | {ev.target for _, ev in valid if ev.target}
@@ -149,17 +159,13 @@ def ingest_events(session: Session, program: Program, raw_events: list[Any]) -> 
         }
         for _, ev in valid
     ]
-    inserted_ids = list(
-        session.scalars(
-            dialect_insert(session, Event)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["program_id", "event_id"])
-            .returning(Event.id)
-        )
-    )
-    accepted = len(inserted_ids)
-    if inserted_ids:
-        _notify_listeners(session, program, inserted_ids)
+    # Concurrent batches with overlapping ids take the unique index's locks in one
+    # order (PostgreSQL), so they wait for each other instead of deadlocking.
+    rows.sort(key=itemgetter("event_id"))
+    inserted = _insert_new(session, rows)
+    accepted = len(inserted)
+    if inserted:
+        _notify_listeners(session, program, rows, inserted)
     rejected.sort(key=lambda r: r.index)
     return IngestResult(
         accepted=accepted,
@@ -168,15 +174,99 @@ def ingest_events(session: Session, program: Program, raw_events: list[Any]) -> 
     )
 
 
-def _notify_listeners(session: Session, program: Program, event_row_ids: list[int]) -> None:
+# PostgreSQL: one statement with one array per column. SQLAlchemy's executemany with
+# ON CONFLICT and RETURNING sends a 1,000-row VALUES statement with 8,000 parameters,
+# which the driver and the server parse and plan afresh for every batch: three times
+# the cost of the insert itself. ``unnest`` keeps the rows' order (the lock order).
+_PG_INSERT = text(
+    """
+    INSERT INTO events (program_id, event_id, type, member_id, target_member_id,
+                        occurred_at, received_at, properties)
+    SELECT :program_id, e.event_id, e.type, e.member_id, e.target_member_id,
+           e.occurred_at, :received_at, e.properties
+    FROM unnest(CAST(:event_ids AS text[]), CAST(:types AS text[]),
+                CAST(:member_ids AS integer[]), CAST(:target_ids AS integer[]),
+                CAST(:occurred AS timestamptz[]), CAST(:properties AS jsonb[]))
+         AS e(event_id, type, member_id, target_member_id, occurred_at, properties)
+    ON CONFLICT (program_id, event_id) DO NOTHING
+    RETURNING id, event_id
+    """
+)
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> Sequence[Any]:
+    """Insert the rows whose ``(program_id, event_id)`` is new; ``(id, event_id)`` of each."""
+    if is_postgres(session):
+        first = rows[0]
+        return session.execute(
+            _PG_INSERT,
+            {
+                "program_id": first["program_id"],
+                "received_at": first["received_at"],
+                "event_ids": [r["event_id"] for r in rows],
+                "types": [r["type"] for r in rows],
+                "member_ids": [r["member_id"] for r in rows],
+                "target_ids": [r["target_member_id"] for r in rows],
+                "occurred": [r["occurred_at"] for r in rows],
+                "properties": [json_dumps(r["properties"]) for r in rows],
+            },
+        ).all()
+    # SQLite: executemany of one cached statement ("insertmanyvalues"), not
+    # ``.values(rows)``, which compiled a 1,000-row VALUES clause afresh on every call.
+    table = Event.__table__
+    return session.execute(
+        dialect_insert(session, table)
+        .on_conflict_do_nothing(index_elements=["program_id", "event_id"])
+        .returning(table.c.id, table.c.event_id),
+        rows,
+    ).all()
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedEvent:
+    """A newly stored event as listeners see it: the row's values, read-only.
+
+    Built from the values just inserted rather than read back: loading a batch
+    of 1,000 events as ORM rows cost a fifth of the whole request.
+    """
+
+    id: int
+    program_id: int
+    event_id: str
+    type: str
+    member_id: int
+    target_member_id: int | None
+    occurred_at: datetime
+    received_at: datetime
+    properties: dict[str, Any]
+
+
+def _notify_listeners(
+    session: Session, program: Program, rows: list[dict[str, Any]], inserted: Sequence[Any]
+) -> None:
+    """Hand each capability's ``on_events`` the newly stored events (not the duplicates),
+    oldest first, in the ingesting transaction."""
     listeners = [m for _, m in capability_modules("listeners") if hasattr(m, "on_events")]
     if not listeners:
         return
-    events = list(
-        session.scalars(
-            select(Event).where(Event.id.in_(event_row_ids)).order_by(Event.occurred_at, Event.id)
+    by_event_id = {row["event_id"]: row for row in rows}
+    events = []
+    for row_id, event_id in inserted:
+        row = by_event_id[event_id]
+        events.append(
+            AcceptedEvent(
+                id=row_id,
+                program_id=row["program_id"],
+                event_id=event_id,
+                type=row["type"],
+                member_id=row["member_id"],
+                target_member_id=row["target_member_id"],
+                occurred_at=row["occurred_at"].astimezone(UTC),
+                received_at=row["received_at"],
+                properties=row["properties"],
+            )
         )
-    )
+    events.sort(key=attrgetter("occurred_at", "id"))
     for module in listeners:
         module.on_events(session, program, events)
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ARRAY, String, and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -178,12 +179,30 @@ def ensure_members(
 
 
 def _ids_by_external(session: Session, program_id: int, external_ids: set[str]) -> dict[str, int]:
-    rows = session.execute(
-        select(Member.external_id, Member.id).where(
-            Member.program_id == program_id, Member.external_id.in_(external_ids)
+    """One query with the ids as a single parameter (an array on PostgreSQL, a JSON array
+    on SQLite): an expanding ``IN (…)`` of up to 2,000 ids was rebuilt, parameter by
+    parameter, on every batch, a tenth of the ingestion's CPU time. On PostgreSQL the
+    ids are joined rather than tested with ``= ANY``, whose plan, before the table has
+    statistics, scanned every member of the program (50 ms for 600 ids of 5,000)."""
+    ordered = sorted(external_ids)
+    if is_postgres(session):
+        ids = (
+            func.unnest(bindparam("external_ids", ordered, type_=ARRAY(String)))
+            .table_valued("external_id")
+            .render_derived()
         )
-    )
-    return {x: i for x, i in rows}
+        stmt = select(Member.external_id, Member.id).join_from(
+            ids,
+            Member,
+            and_(Member.program_id == program_id, Member.external_id == ids.c.external_id),
+        )
+    else:
+        each = func.json_each(bindparam("external_ids", orjson.dumps(ordered).decode()))
+        stmt = select(Member.external_id, Member.id).where(
+            Member.program_id == program_id,
+            Member.external_id.in_(select(each.table_valued("value").c.value)),
+        )
+    return {x: i for x, i in session.execute(stmt)}
 
 
 def existing_member_ids(
