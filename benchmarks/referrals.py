@@ -5,7 +5,7 @@
 
 For each backend it makes a fresh database (migrations, a program, members, their
 referral codes and a pool of invite codes, all through the service functions),
-starts ``uvicorn budding.core.web:create_app`` in a subprocess (what ``budding
+starts ``uvicorn budding.core.web:server_app`` in a subprocess (what ``budding
 serve`` runs) and measures:
 
 1. **redirects/s** of ``GET /r/{code}?ch=…`` at full speed: ``--connections``
@@ -179,22 +179,9 @@ def tree_cpu_seconds(root: int) -> float:
     return sum(times.get(pid, 0.0) for pid in wanted)
 
 
-def create_app_with_first_routes() -> Any:
-    """The app as ``core.web`` would build it if it mounted each capability's ``FIRST_ROUTES``
-    before everything else (``--first-routes``; a proposal, measured here)."""
-    from budding.core.plugins import capability_modules
-    from budding.core.web import create_app
-
-    app = create_app()
-    for _name, module in capability_modules("pages"):
-        for route in getattr(module, "FIRST_ROUTES", ()):
-            app.router.routes.insert(0, route)
-    return app
-
-
 @contextmanager
 def server(
-    url: str, data_dir: Path, workers: int, factory: str = "budding.core.web:create_app"
+    url: str, data_dir: Path, workers: int, factory: str = "budding.core.web:server_app"
 ) -> Iterator[tuple[str, int, int]]:
     port = free_port()
     env = {
@@ -425,12 +412,7 @@ def run_backend(
     result = Result(backend=name, workers=workers)
     console.print(f"[bold]{name}[/bold]: fresh database, {args.members} members, invite codes")
     fx = fresh_database(url, args.members, args.redemptions + 10)
-    factory = (
-        "referrals:create_app_with_first_routes"
-        if args.first_routes
-        else "budding.core.web:create_app"
-    )
-    with server(url, data_dir, workers, factory) as (base, port, pid):
+    with server(url, data_dir, workers) as (base, port, pid):
         host = f"127.0.0.1:{port}"
         console.print(f"  server up at {base} ({workers} worker(s)); warming up")
         warm = redirect_requests(fx.codes, port, 2000, seed=1)
@@ -522,9 +504,7 @@ def fraud_quality() -> dict[str, dict[str, float]] | str:
 
 
 def report(results: list[Result], fraud: dict[str, dict[str, float]] | str, args: Any) -> None:
-    title = "Budding referral links and invites" + (
-        " (FIRST_ROUTES matched first)" if args.first_routes else ""
-    )
+    title = "Budding referral links and invites"
     table = Table(title=title, title_justify="left")
     for col in (
         "backend",
@@ -627,11 +607,6 @@ def main() -> None:
     parser.add_argument("--redemptions", type=int, default=2000, help="invite codes to redeem")
     parser.add_argument("--no-fraud", action="store_true", help="skip the fraud-check scoring")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="where to write the report")
-    parser.add_argument(
-        "--first-routes",
-        action="store_true",
-        help="serve the app with the capabilities' FIRST_ROUTES matched first (a proposal)",
-    )
     args = parser.parse_args()
 
     results: list[Result] = []
