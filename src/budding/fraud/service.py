@@ -104,19 +104,21 @@ def update_settings(
 # --- identifiers ---------------------------------------------------------------------
 
 
-# The same keyed hashes as the referrals capability's clicks and redemptions, so an IP
-# or device seen there and one seen here compare equal.
-IP_PURPOSE = "referral-ip"
-DEVICE_PURPOSE = "referral-device"
 NETWORK_PURPOSE = "referral-network"
 
 
+# IPs and devices are hashed by the referrals capability (its clicks and redemptions
+# carry them), so one seen there and one seen here compare equal by construction.
 def hash_ip(ip: str) -> str:
-    return keyed_hash(ip.strip(), IP_PURPOSE)
+    from budding.referrals.service import hash_ip as referrals_hash_ip
+
+    return referrals_hash_ip(ip.strip())
 
 
 def hash_device(device: str) -> str:
-    return keyed_hash(device.strip(), DEVICE_PURPOSE)
+    from budding.referrals.service import hash_device as referrals_hash_device
+
+    return referrals_hash_device(device.strip())
 
 
 def hash_network(ip: str) -> str:

@@ -35,6 +35,8 @@ from budding.referrals.invites import (
 from budding.referrals.links import (
     click_counts,
     count_clicks,
+    hash_device,
+    hash_ip,
     invite_url,
     record_click,
     referral_code_for,
@@ -73,6 +75,8 @@ __all__ = [
     "generation_sizes",
     "get_referral",
     "grant_invites",
+    "hash_device",
+    "hash_ip",
     "invite_counts",
     "invite_summary",
     "invite_url",
