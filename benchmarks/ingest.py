@@ -5,8 +5,10 @@ For each backend (SQLite, and PostgreSQL when reachable) it:
 1. creates a fresh database, applies the migrations and makes a program and an
    API key through the service functions;
 2. starts ``uvicorn budding.core.web:server_app`` in a subprocess on a free
-   loopback port (what ``budding serve`` runs): one worker on SQLite (one
-   writer), one per core on PostgreSQL (``--workers`` to choose);
+   loopback port (what ``budding serve`` runs): one worker per core, at most two
+   on SQLite (one stores a batch under the single write lock while the other
+   parses and validates the next; more only queue for the lock), ``--workers``
+   to choose;
 3. measures the database's own raw insert rate for the benchmark's rows:
    SQLAlchemy Core ``executemany`` of already-resolved rows into the same
    ``events`` table with the same indexes, one transaction per 1,000 rows, from
@@ -14,7 +16,8 @@ For each backend (SQLite, and PostgreSQL when reachable) it:
    PostgreSQL. No HTTP, no validation, no idempotency check: the limit. (On
    PostgreSQL the API inserts each batch with one ``unnest`` statement, about as
    cheap as this plain executemany though it also skips duplicates and returns
-   ids, so the API can come close to the limit.);
+   ids; on SQLite it runs this very executemany with ``ON CONFLICT DO NOTHING``
+   added and reads no ids back, so the API can come close to the limit.);
 4. measures events per second accepted through ``POST /api/v1/events`` in
    batches of 1,000 from several client threads (payloads serialised before
    the clock starts, so the client's JSON work is not counted), and checks
@@ -450,9 +453,11 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
     api_events = make_events("api", args.events, members, seed=2)
     latency_events = make_events("lat", int(args.rate * args.duration), members, seed=3)
     api_payloads = batches(api_events, args.batch)
-    # SQLite has one writer, so one process; PostgreSQL is deployed with several
-    # (`budding serve --workers N`), here one per core.
-    workers = args.workers or (1 if name == "SQLite" else os.cpu_count() or 1)
+    # One worker per core (`budding serve --workers N`); on SQLite at most two: one
+    # stores a batch under the single write lock while the other reads and validates
+    # the next (more only queue for the lock).
+    cores = os.cpu_count() or 1
+    workers = args.workers or (min(2, cores) if name == "SQLite" else cores)
     result.workers = workers
     result.load_before = os.getloadavg()[0]
     with server(url, data_dir, workers) as base:
@@ -568,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=0,
-        help="uvicorn worker processes (default: 1 on SQLite, one per core on PostgreSQL)",
+        help="uvicorn worker processes (default: one per core, at most 2 on SQLite)",
     )
     parser.add_argument("--rate", type=float, default=200.0, help="single-event requests/s")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of steady load")

@@ -156,3 +156,50 @@ def test_ten_thousand_nodes_stay_fast(session, program) -> None:  # type: ignore
     assert path[0].external_id == "u0" and path[-1].external_id == f"u{n - 1}"
     assert sum(forest.generation_sizes(ids["u0"]).values()) == n - 1
     assert elapsed < 5, elapsed
+
+
+def _wide_forest(program, roots: int) -> None:  # type: ignore[no-untyped-def]
+    """``roots`` trees: root k brought in k+1 friends (so root k has k+1 descendants)."""
+    with unit_of_work() as session:
+        prog = programs.get_program(session, program.slug)
+        names = [f"r{k:02d}" for k in range(roots)]
+        names += [f"r{k:02d}f{j}" for k in range(roots) for j in range(k + 1)]
+        ids = members.ensure_members(session, prog.id, names)
+        start = utcnow() - timedelta(days=5)
+        for k in range(roots):
+            for j in range(k + 1):
+                service.record_referral(
+                    session,
+                    prog,
+                    referrer_id=ids[f"r{k:02d}"],
+                    referee_id=ids[f"r{k:02d}f{j}"],
+                    source="link",
+                    signed_up_at=start + timedelta(minutes=k * 10 + j),
+                )
+
+
+def test_a_forest_is_shown_a_page_of_roots_at_a_time(anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """Hundreds of roots crowd the dashboard's tree: it pages them, largest trees first, and
+    search still reaches a member of the smallest tree (its chain comes with the nodes)."""
+    from tests.accounts.helpers import staff_client
+
+    _wide_forest(program, 30)
+    staff_client(anon_client)
+    url = "/admin/acme/fission-tree/children.json"
+    first = anon_client.get(url, params={"limit": 10}).json()
+    assert first["total"] == 30 and first["offset"] == 0
+    assert [n["id"] for n in first["nodes"]] == [f"r{k:02d}" for k in range(29, 19, -1)]
+    second = anon_client.get(url, params={"limit": 10, "offset": 10}).json()
+    assert [n["id"] for n in second["nodes"]] == [f"r{k:02d}" for k in range(19, 9, -1)]
+    last = anon_client.get(url, params={"limit": 10, "offset": 25}).json()
+    assert [n["id"] for n in last["nodes"]] == [f"r{k:02d}" for k in range(4, -1, -1)]
+    assert anon_client.get(url, params={"offset": 30}).json()["nodes"] == []
+    kids = anon_client.get(url, params={"node": "r05", "limit": 2, "offset": 2}).json()
+    assert kids["total"] == 6 and len(kids["nodes"]) == 2
+    found = anon_client.get("/admin/acme/fission-tree/search.json", params={"q": "r00f0"}).json()
+    hit = found["results"][0]
+    assert hit["path"] == ["r00", "r00f0"]
+    assert [n["id"] for n in hit["nodes"]] == ["r00", "r00f0"]
+    assert hit["nodes"][0]["descendants"] == 1 and hit["nodes"][1]["parent"] == "r00"
+    page = anon_client.get("/admin/acme/fission-tree")
+    assert page.status_code == 200 and 'data-root-page="25"' in page.text

@@ -42,7 +42,10 @@ def _gate() -> asyncio.Semaphore:
     if gate is None:
         engine = get_engine()
         if engine.dialect.name == "sqlite":
-            size = 1  # every transaction starts with BEGIN IMMEDIATE: one writer
+            # Every transaction starts with BEGIN IMMEDIATE: one writer. Server
+            # processes (``--workers 2``) each admit one and queue on the writer lock
+            # (core/db.py), so one process stores while the other validates.
+            size = 1
         else:
             pool_size = getattr(engine.pool, "size", None)
             size = min(pool_size() if callable(pool_size) else 10, THREAD_POOL_SIZE // 2)
@@ -69,7 +72,10 @@ async def db_session() -> AsyncIterator[Session]:
 
     Requests take a place at a gate first, waiting in the event loop: at most
     half the thread pool's size (PostgreSQL, and no more than the connection
-    pool holds) or one (SQLite, one writer) hold a session at once. Without it,
+    pool holds) or one (SQLite, one writer; per process, the processes then queue on
+    the database's writer lock) hold a session at once. Work that needs no database
+    (validating a batch of events) belongs in a dependency listed before the session's,
+    so that it happens before the gate. Without it,
     requests waiting for a connection, for SQLite's write lock or for a row
     another request inserted filled every pool thread, while the requests they
     waited for needed a thread to finish: 50 concurrent batches deadlocked
@@ -102,12 +108,27 @@ class ApiContext:
             raise PermissionDenied("this API key is read-only", code="read_only_key")
 
 
-def api_context(request: Request, session: Session = DB) -> ApiContext:
+def bearer_token(request: Request) -> str:
+    """The request's ``Authorization: Bearer`` token (not yet checked), or ``Unauthorized``."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send 'Authorization: Bearer <API key>'", code="missing_api_key")
-    key = accounts.authenticate_api_key(session, token.strip())
+    return token.strip()
+
+
+async def require_bearer(request: Request) -> None:
+    """A dependency for routes that check their key themselves, in the thread that uses
+    the session (``api_context(request, session)``): a request without a key is refused
+    before its body is validated, as with ``API``."""
+    bearer_token(request)
+
+
+BEARER = Depends(require_bearer)
+
+
+def api_context(request: Request, session: Session = DB) -> ApiContext:
+    key = accounts.authenticate_api_key(session, bearer_token(request))
     accounts.touch_api_key(session, key)
     program = programs.get_program_by_id(session, key.program_id)
     return ApiContext(session=session, program=program, role=key.role)

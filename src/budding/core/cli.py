@@ -10,13 +10,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from budding.core.config import get_settings
+from budding.core.config import Settings, get_settings
 from budding.core.db import unit_of_work, upgrade
 from budding.core.errors import BuddingError
 from budding.core.plugins import capability_modules
@@ -84,7 +85,10 @@ def config_show() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, help="Worker processes (PostgreSQL recommended above 1)."),
+    workers: int = typer.Option(
+        1,
+        help="Worker processes: 2 on SQLite (one writes while the other validates), one per core on PostgreSQL.",
+    ),
     migrate: bool = typer.Option(True, help="Apply migrations first."),
 ) -> None:
     """Serve the API, the admin dashboard and the member portal."""
@@ -101,7 +105,23 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        **proxy_options(get_settings()),
     )
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's ``proxy_headers`` / ``forwarded_allow_ips`` from
+    ``BUDDING_FORWARDED_ALLOW_IPS``.
+
+    Only proxies listed there may set the client address (X-Forwarded-For, which the
+    per-IP login rate limit keys on) and scheme (X-Forwarded-Proto). Unset, proxy
+    headers are ignored altogether, whatever uvicorn's own default (which trusts
+    127.0.0.1, or ``$FORWARDED_ALLOW_IPS``) would be: a header anyone can send must not
+    choose the address that is rate limited."""
+    trusted = [part.strip() for part in settings.forwarded_allow_ips.split(",") if part.strip()]
+    if not trusted:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 @app.command()

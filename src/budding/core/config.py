@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     session_days: int = 14
     max_request_bytes: int = 2_000_000
     secure_cookies: bool = False  # set true behind HTTPS
+    # Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto `budding serve`
+    # trusts: comma-separated IPs or networks ("10.0.0.5", "10.0.0.0/8"), or "*" for any.
+    # Empty (the default): none, and the client address is the TCP peer's.
+    forwarded_allow_ips: str = ""
+
+    # Webhooks: may endpoints point to private/loopback/link-local addresses (internal
+    # services of a self-hosted team)? Off: such URLs are refused (SSRF protection).
+    webhooks_allow_private: bool = False
+    # Days a webhook delivery (its request body, the receiver's answers) is kept.
+    webhook_retention_days: int = 30
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -173,6 +173,8 @@ class JobSpec:
     lease: float = DEFAULT_LEASE
     priority: int | None = None
     on_failure: Callable[[JobContext, str], None] | None = None
+    # Seconds between runs of a periodic job (see ``enqueue_periodic``); None: not periodic.
+    every: float | None = None
 
     @property
     def max_attempts(self) -> int:
@@ -205,6 +207,7 @@ def job(
     lease: float = DEFAULT_LEASE,
     priority: int | None = None,
     on_failure: Callable[[JobContext, str], None] | None = None,
+    every: float | None = None,
 ) -> Callable[[Callable[..., Any]], JobSpec]:
     """Declare a job kind: a thin wrapper over ``huey.task``.
 
@@ -221,12 +224,16 @@ def job(
     - ``priority``: huey priority (higher runs first).
     - ``on_failure(ctx, error)``: called once when the job fails for good (also when
       its last attempt's worker died), e.g. to mark the capability's own rows.
+    - ``every``: a periodic job (no payload), enqueued once per ``every`` seconds by the
+      workers' schedulers (``enqueue_periodic``), e.g. retention clean-ups.
     """
 
     def decorate(func: Callable[..., Any]) -> JobSpec:
         name = kind or _default_kind(func)
         if retries < 0 or retry_delay < 0 or backoff < 1 or not 0 <= jitter < 1 or lease <= 0:
             raise ValueError(f"job {name!r}: invalid retry policy")
+        if every is not None and every < 60:
+            raise ValueError(f"job {name!r}: every must be at least 60 seconds")
         spec = JobSpec(
             kind=name,
             func=func,
@@ -238,6 +245,7 @@ def job(
             lease=lease,
             priority=priority,
             on_failure=on_failure,
+            every=every,
         )
         with _specs_lock:
             existing = _specs.get(name)
@@ -973,6 +981,27 @@ def sweep(
     return out
 
 
+PERIODIC_INTERVAL = 300.0  # seconds between a worker's looks at periodic jobs
+
+
+def enqueue_periodic(now: datetime | None = None) -> list[int]:
+    """Enqueue each periodic job (declared with ``every=``) once for the current period.
+
+    Workers' schedulers call this every few minutes; several may call it at once: the
+    period's dedupe key (``periodic:<kind>:<period number>``) lets one job per period
+    through. Returns the ids of the period's jobs (new or already there)."""
+    discover_tasks()
+    moment = (now or utcnow()).timestamp()
+    ids: list[int] = []
+    with unit_of_work() as session:
+        for spec in sorted(_specs.values(), key=lambda s: s.kind):
+            if spec.every is None:
+                continue
+            key = f"periodic:{spec.kind}:{int(moment // spec.every)}"
+            ids.append(enqueue(session, spec, {}, dedupe_key=key).id)
+    return ids
+
+
 def run_due(limit: int | None = None) -> int:
     """Run due queued jobs in this thread until none is left (or ``limit`` ran): the
     ``--burst`` mode of ``budding worker``, cron-style deployments and tests."""
@@ -1027,9 +1056,17 @@ def _consumer_class() -> type[Consumer]:
 
         sweep_interval = 15.0
         purge_after_days: float | None = 30.0
+        # How often periodic jobs are enqueued (``enqueue_periodic``); None: never.
+        periodic_interval: float | None = None
 
         def loop(self, now: Any = None) -> None:
             clock = time.monotonic()
+            if self.periodic_interval and clock >= getattr(self, "_next_periodic", 0.0):
+                self._next_periodic = clock + self.periodic_interval
+                try:
+                    enqueue_periodic()
+                except Exception:
+                    log.exception("enqueueing periodic jobs failed")
             if clock >= getattr(self, "_next_sweep", 0.0):
                 self._next_sweep = clock + self.sweep_interval
                 purge = None
@@ -1050,8 +1087,10 @@ def _consumer_class() -> type[Consumer]:
             sweep_interval: float,
             purge_after_days: float | None,
             install_signal_handlers: bool,
+            periodic_interval: float | None = None,
             **options: Any,
         ) -> None:
+            self._periodic_interval = periodic_interval
             self._sweep_interval = sweep_interval
             self._purge_after_days = purge_after_days
             self._install_signal_handlers = install_signal_handlers
@@ -1066,6 +1105,7 @@ def _consumer_class() -> type[Consumer]:
             )
             scheduler.sweep_interval = self._sweep_interval
             scheduler.purge_after_days = self._purge_after_days
+            scheduler.periodic_interval = self._periodic_interval
             return scheduler
 
         def _set_signal_handlers(self) -> None:
@@ -1082,6 +1122,7 @@ def _consumer(
     sweep_interval: float,
     purge_after_days: float | None,
     install_signal_handlers: bool,
+    periodic_interval: float | None = None,
 ) -> Consumer:
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -1098,6 +1139,7 @@ def _consumer(
         sweep_interval=sweep_interval,
         purge_after_days=purge_after_days,
         install_signal_handlers=install_signal_handlers,
+        periodic_interval=periodic_interval,
         workers=workers,
         worker_type=worker_type,
         max_delay=poll_interval,
@@ -1114,11 +1156,19 @@ def start_worker(
     poll_interval: float = 1.0,
     sweep_interval: float = 15.0,
     purge_after_days: float | None = 30.0,
+    periodic_interval: float | None = None,
 ) -> Consumer:
     """Start a consumer in this process (threads by default) and return it; stop it with
-    ``consumer.stop(graceful=True)``. Installs no signal handlers (tests, embedding)."""
+    ``consumer.stop(graceful=True)``. Installs no signal handlers (tests, embedding).
+    Periodic jobs are enqueued only when ``periodic_interval`` (seconds) is given."""
     consumer = _consumer(
-        workers, worker_type, poll_interval, sweep_interval, purge_after_days, False
+        workers,
+        worker_type,
+        poll_interval,
+        sweep_interval,
+        purge_after_days,
+        False,
+        periodic_interval,
     )
     consumer.start()
     return consumer
@@ -1131,6 +1181,16 @@ def run_worker(
     poll_interval: float = 1.0,
     sweep_interval: float = 15.0,
     purge_after_days: float | None = 30.0,
+    periodic_interval: float | None = PERIODIC_INTERVAL,
 ) -> None:
-    """Run a consumer until SIGINT/SIGTERM (graceful: running attempts finish first)."""
-    _consumer(workers, worker_type, poll_interval, sweep_interval, purge_after_days, True).run()
+    """Run a consumer until SIGINT/SIGTERM (graceful: running attempts finish first).
+    Every ``periodic_interval`` seconds it enqueues the periodic jobs that are due."""
+    _consumer(
+        workers,
+        worker_type,
+        poll_interval,
+        sweep_interval,
+        purge_after_days,
+        True,
+        periodic_interval,
+    ).run()

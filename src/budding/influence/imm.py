@@ -118,7 +118,10 @@ def imm(
     share one probability, and are reused between the two phases as in the
     paper (Chen, "An issue in the martingale analysis of the influence
     maximization algorithm IMM", 2018, discusses the small dependence this
-    leaves; regenerate with another ``seed`` if it matters to you).
+    leaves; regenerate with another ``seed`` if it matters to you).  Greedy
+    max coverage (:func:`max_coverage`) is lazy (CELF) over a node → set
+    index of the likely seeds that grows with the sets, so the doubling
+    phases do not re-scan old sets; its choices are the plain greedy's.
 
     Targeted: with ``targets`` (ids), only those nodes count towards spread:
     RR roots are drawn from the targets and estimates are scaled by |targets|

@@ -10,6 +10,7 @@ exactly what a single-machine run returns for the same seed.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
@@ -48,6 +49,22 @@ def split_range(first: int, count: int, parts: int) -> list[tuple[int, int]]:
     return out
 
 
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One long-lived pool per thread count: IMM calls map_chunks once per phase, and
+    starting threads each time costs more than a small phase's work.  Keyed by process
+    id too: a forked child inherits the dict but not the threads."""
+    key = (os.getpid(), threads)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ThreadPoolExecutor(threads, "budding-influence")
+        return pool
+
+
 class LocalExecutor:
     """Threads in this process (numba kernels release the GIL)."""
 
@@ -72,15 +89,13 @@ class LocalExecutor:
                 if progress is not None:
                     progress(c)
         else:
-            with ThreadPoolExecutor(self.threads) as pool:
-                futures = {
-                    pool.submit(fn, payload, a, c): (i, c) for i, (a, c) in enumerate(ranges)
-                }
-                for fut in as_completed(futures):
-                    i, c = futures[fut]
-                    results[i] = fut.result()
-                    if progress is not None:
-                        progress(c)
+            pool = _pool(self.threads)
+            futures = {pool.submit(fn, payload, a, c): (i, c) for i, (a, c) in enumerate(ranges)}
+            for fut in as_completed(futures):
+                i, c = futures[fut]
+                results[i] = fut.result()
+                if progress is not None:
+                    progress(c)
         return results  # type: ignore[return-value]
 
 

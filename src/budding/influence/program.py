@@ -33,7 +33,6 @@ from budding.influence.graph import Graph
 __all__ = ["ProgramGraph", "program_graph"]
 
 PAGE = 500
-EVENT_PAGE = 1000
 
 
 @dataclass
@@ -85,12 +84,12 @@ def program_graph(
     """Build the program's member graph from referrals and interaction events.
 
     See the module docstring for nodes, edges and weights.  Reads members 500
-    at a time and events 1,000 at a time through the members service, so
-    memory stays O(members + distinct edges).
+    at a time, then the events that have a target in one streaming query
+    (``members.service.interaction_edges``), so memory stays O(members +
+    distinct edges) and events without a target are never read.
     """
     from datetime import UTC
 
-    from budding.members import events as member_events
     from budding.members import service as members
     from budding.referrals import service as referrals
 
@@ -130,23 +129,16 @@ def program_graph(
         if a is not None and b is not None:
             add(a, b, edge.signed_up_at)
             n_ref += 1
-    active: set[str] = set()
     since_active = now - timedelta(days=active_days)
-    known = set(ids)
+    active_ids = members.active_member_ids(session, program.id, since_active)
+    active = {by_pk[i] for i in active_ids if i in by_pk}  # erased members are not nodes
     n_int = 0
-    cursor = None
-    while True:
-        events, cursor = member_events.query_events(
-            session, program, cursor=cursor, limit=EVENT_PAGE
-        )
-        for ev in events:
-            if _utc(ev.occurred_at) >= since_active:
-                active.add(ev.member)
-            if ev.target and ev.member in known and ev.target in known:
-                add(ev.member, ev.target, ev.occurred_at)
-                n_int += 1
-        if cursor is None:
-            break
+    # Only events with a target, in one streaming query (oldest first, as before).
+    for member_id, target_id, occurred_at in members.interaction_edges(session, program.id):
+        a, b = by_pk.get(member_id), by_pk.get(target_id)
+        if a is not None and b is not None:
+            add(a, b, occurred_at)
+            n_int += 1
     src = [a for a, _ in weights]
     dst = [b for _, b in weights]
     graph = Graph.from_edges(
@@ -156,7 +148,7 @@ def program_graph(
         graph=graph,
         attributes=attributes,
         consented=consented,
-        active=active & known,
+        active=active,
         names=names,
         referrals=n_ref,
         interactions=n_int,

@@ -32,6 +32,9 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Portal sessions carry the version they were signed in under; signing out (or
+    # erasure) increments it, which ends every session signed in before.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class EventType(Base):

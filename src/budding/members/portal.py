@@ -36,15 +36,20 @@ from budding.core.auth import (
     DB,
     MEMBER_COOKIE,
     LoginRequired,
-    member_cookie_value,
-    member_id_from_cookie,
     require_program,
 )
 from budding.core.config import get_settings
 from budding.core.errors import NotFound, PermissionDenied, ValidationFailed, field
 from budding.core.i18n import N_, gettext
 from budding.core.mail import Mail, MailError, mailbox, send_mail
-from budding.core.security import constant_time_equal, keyed_hash, safe_local_path
+from budding.core.security import (
+    constant_time_equal,
+    keyed_hash,
+    new_token,
+    safe_local_path,
+    sign,
+    unsign,
+)
 from budding.core.templating import environment, render
 from budding.members import service
 from budding.members.models import Member
@@ -56,6 +61,7 @@ router = APIRouter(include_in_schema=False)
 
 LOCALE_COOKIE = "budding_locale"
 MEMBER_SESSION_DAYS = 30  # the signed member cookie's lifetime (core.auth checks the same)
+MEMBER_SESSION_SALT = "member-session"  # core.auth's salt: its helpers read these cookies too
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 DONE_MESSAGES = {"saved": N_("Your profile was saved.")}
@@ -100,16 +106,49 @@ def member_csrf_token(member_cookie: str) -> str:
     return keyed_hash(member_cookie, "member-csrf")
 
 
+def member_session_cookie(program_id: int, member: Member) -> str:
+    """The signed cookie of a new portal session of ``member``.
+
+    It carries the member's session version: signing out (or erasure) increments the
+    version stored on the member, so every cookie issued before, copies included, stops
+    working at once. A cookie without a version (``core.auth.member_cookie_value``) counts
+    as version 0: valid only until the member's first sign-out."""
+    # "n": a nonce, so that two sign-ins in the same second get different cookies (and
+    # different CSRF tokens).
+    claims = {"p": program_id, "m": member.id, "v": member.session_version, "n": new_token(8)}
+    return sign(claims, MEMBER_SESSION_SALT)
+
+
+def _session_claims(request: Request, program: Program) -> tuple[int, int] | None:
+    """``(member id, session version)`` of the request's member cookie for ``program``."""
+    raw = request.cookies.get(MEMBER_COOKIE)
+    if not raw:
+        return None
+    data = unsign(raw, MEMBER_SESSION_SALT, max_age=MEMBER_SESSION_DAYS * 86400)
+    if not isinstance(data, dict) or data.get("p") != program.id:
+        return None
+    member_id, version = data.get("m"), data.get("v", 0)
+    if not isinstance(member_id, int) or not isinstance(version, int):
+        return None
+    return member_id, version
+
+
 def _load(request: Request, slug: str, session: Session) -> PortalContext:
     program = require_program(session, slug)
     member: Member | None = None
-    member_id = member_id_from_cookie(request, program)
-    if member_id is not None:
+    claims = _session_claims(request, program)
+    if claims is not None:
+        member_id, version = claims
         try:
             found = service.get_member_by_id(session, member_id)
         except NotFound:
             found = None
-        if found is not None and found.program_id == program.id and found.erased_at is None:
+        if (
+            found is not None
+            and found.program_id == program.id
+            and found.erased_at is None
+            and found.session_version == version  # not signed out since
+        ):
             member = found
     chosen = member.locale if member is not None and member.locale else None
     chosen = chosen or request.cookies.get(LOCALE_COOKIE)
@@ -295,7 +334,7 @@ def redeem_link(
     response.headers["Referrer-Policy"] = "no-referrer"
     response.set_cookie(
         MEMBER_COOKIE,
-        member_cookie_value(pctx.program.id, member.id),
+        member_session_cookie(pctx.program.id, member),
         max_age=MEMBER_SESSION_DAYS * 86400,
         **_member_cookie_options(pctx),
     )
@@ -363,6 +402,10 @@ def switch_language(
 
 @router.post("/p/{slug}/sign-out")
 def sign_out(pctx: PortalContext = MEMBER) -> Response:
+    """Ends every portal session of the member (on all devices), not just this cookie:
+    a copied cookie must not outlive signing out."""
+    assert pctx.member is not None  # MEMBER guarantees it
+    service.end_member_sessions(pctx.session, pctx.member)
     response = RedirectResponse(f"{pctx.base_path}/sign-in", status_code=303)
     response.delete_cookie(MEMBER_COOKIE, **_member_cookie_options(pctx))
     return response

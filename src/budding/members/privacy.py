@@ -1,4 +1,9 @@
-"""Members' contribution to a member's data export and erasure."""
+"""Members' contribution to a member's data export and erasure.
+
+This eraser removes the member's identity (external id, e-mail, name), so it runs
+after every other capability's: ``ORDER`` (see ``budding.core.plugins``) puts it last,
+and other erasers can still find the member's data by external id or e-mail.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from budding.core.plugins import ERASE_IDENTITY_LAST
 from budding.members.events import events_of_member
 from budding.members.models import Member
 from budding.members.schemas import MemberOut
-from budding.members.service import _erase_member_row
+from budding.members.service import _erase_member_row, end_member_sessions
+
+ORDER = ERASE_IDENTITY_LAST
 
 
 def export(session: Session, member: Member) -> dict[str, Any]:
@@ -28,4 +36,5 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
+    end_member_sessions(session, member)  # signs the member out everywhere
     _erase_member_row(session, member)

@@ -183,26 +183,38 @@ def _ids_by_external(session: Session, program_id: int, external_ids: set[str]) 
     on SQLite): an expanding ``IN (…)`` of up to 2,000 ids was rebuilt, parameter by
     parameter, on every batch, a tenth of the ingestion's CPU time. On PostgreSQL the
     ids are joined rather than tested with ``= ANY``, whose plan, before the table has
-    statistics, scanned every member of the program (50 ms for 600 ids of 5,000)."""
+    statistics, scanned every member of the program (50 ms for 600 ids of 5,000). The
+    statements are built once (building and keying them cost more than running them
+    for a single event)."""
     ordered = sorted(external_ids)
     if is_postgres(session):
-        ids = (
-            func.unnest(bindparam("external_ids", ordered, type_=ARRAY(String)))
-            .table_valued("external_id")
-            .render_derived()
+        rows = session.execute(
+            _PG_IDS_BY_EXTERNAL, {"program_id": program_id, "external_ids": ordered}
         )
-        stmt = select(Member.external_id, Member.id).join_from(
-            ids,
-            Member,
-            and_(Member.program_id == program_id, Member.external_id == ids.c.external_id),
-        )
-    else:
-        each = func.json_each(bindparam("external_ids", orjson.dumps(ordered).decode()))
-        stmt = select(Member.external_id, Member.id).where(
-            Member.program_id == program_id,
-            Member.external_id.in_(select(each.table_valued("value").c.value)),
-        )
-    return {x: i for x, i in session.execute(stmt)}
+        return {x: i for x, i in rows}
+    # SQLite: the driver's plain tuples; SQLAlchemy's result rows cost as much as the query.
+    driver: Any = session.connection().connection.driver_connection
+    found = driver.execute(_SQLITE_IDS_BY_EXTERNAL, (program_id, orjson.dumps(ordered).decode()))
+    return dict(found.fetchall())
+
+
+_PG_EXTERNAL_IDS = (
+    func.unnest(bindparam("external_ids", type_=ARRAY(String)))
+    .table_valued("external_id")
+    .render_derived()
+)
+_PG_IDS_BY_EXTERNAL = select(Member.external_id, Member.id).join_from(
+    _PG_EXTERNAL_IDS,
+    Member,
+    and_(
+        Member.program_id == bindparam("program_id"),
+        Member.external_id == _PG_EXTERNAL_IDS.c.external_id,
+    ),
+)
+_SQLITE_IDS_BY_EXTERNAL = (
+    "SELECT external_id, id FROM members"
+    " WHERE program_id = ? AND external_id IN (SELECT value FROM json_each(?))"
+)
 
 
 def existing_member_ids(
@@ -417,5 +429,67 @@ def members_by_external_ids(
             select(Member).where(
                 Member.program_id == program_id, Member.external_id.in_(external_ids)
             )
+        )
+    )
+
+
+# --- portal sessions --------------------------------------------------------------------
+
+
+def end_member_sessions(session: Session, member: Member) -> int:
+    """End every portal session of ``member`` (signing out, erasure): increments the
+    member's session version, which each session's cookie must match. Atomic, so a
+    sign-in racing it cannot keep an old version. Returns the new version."""
+    # Imported here: this part of the module is appended to, its imports are left alone.
+    from sqlalchemy import update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    version = session.execute(
+        update(Member)
+        .where(Member.id == member.id)
+        .values(session_version=Member.session_version + 1)
+        .returning(Member.session_version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    set_committed_value(member, "session_version", version)
+    return int(version)
+
+
+# --- the interaction graph (read by the influence capability) ----------------------------
+
+INTERACTION_BATCH = 5000
+
+
+def interaction_edges(
+    session: Session, program_id: int, since: datetime | None = None
+) -> Iterable[tuple[int, int, datetime]]:
+    """``(member id, target member id, occurred_at)`` of each of the program's events that
+    has a target (a reply, a mention, a share sent to a person), oldest first (then by
+    event id), optionally only those at or after ``since``.
+
+    One streaming query over the events with a target only (rows arrive
+    ``INTERACTION_BATCH`` at a time): memory stays flat however long the log. Member ids
+    are the members' primary keys; erased members' ids are included (callers that map
+    ids to live members drop them)."""
+    stmt = (
+        select(Event.member_id, Event.target_member_id, Event.occurred_at)
+        .where(Event.program_id == program_id, Event.target_member_id.is_not(None))
+        .order_by(Event.occurred_at, Event.id)
+        .execution_options(yield_per=INTERACTION_BATCH)
+    )
+    if since is not None:
+        stmt = stmt.where(Event.occurred_at >= since)
+    for member_id, target_id, occurred_at in session.execute(stmt):
+        if target_id is not None:  # (the query's condition; this tells the type checker)
+            yield member_id, target_id, occurred_at
+
+
+def active_member_ids(session: Session, program_id: int, since: datetime) -> set[int]:
+    """Ids of the program's members with at least one event at or after ``since``."""
+    return set(
+        session.scalars(
+            select(Event.member_id)
+            .where(Event.program_id == program_id, Event.occurred_at >= since)
+            .distinct()
         )
     )

@@ -9,7 +9,7 @@ NULL``), so one referral converts once whatever the retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,8 +75,9 @@ def get_referral(session: Session, referral_id: int) -> ReferralFact:
     ref = session.get(Referral, referral_id)
     if ref is None:
         raise ReferralNotFound(f"no referral {referral_id}", fields={"referral_id": "unknown"})
-    code = session.scalar(select(InviteCode.code).where(InviteCode.id == ref.invite_id))
-    return _fact(ref, code)
+    # The invite is usually in the session already (the redemption that made the referral).
+    invite = session.get(InviteCode, ref.invite_id) if ref.invite_id is not None else None
+    return _fact(ref, invite.code if invite is not None else None)
 
 
 def referral_of(session: Session, program: Program, referee_id: int) -> ReferralFact | None:
@@ -87,6 +88,21 @@ def referral_of(session: Session, program: Program, referee_id: int) -> Referral
         )
     )
     return _fact(ref) if ref is not None else None
+
+
+def referrals_of(
+    session: Session, program: Program, referee_ids: Sequence[int]
+) -> dict[int, ReferralFact]:
+    """The referrals that brought these members in, by referee id, in one query (the
+    batch form of ``referral_of``, for event listeners)."""
+    if not referee_ids:
+        return {}
+    rows = session.scalars(
+        select(Referral).where(
+            Referral.program_id == program.id, Referral.referee_member_id.in_(referee_ids)
+        )
+    )
+    return {ref.referee_member_id: _fact(ref) for ref in rows}
 
 
 def _is_ancestor(session: Session, program_id: int, candidate: int, member_id: int) -> bool:
@@ -148,11 +164,41 @@ def record_referral(
     status: str = "active",
     fraud_reasons: Iterable[str] = (),
     assessment_id: int | None = None,
+    new_referee: bool = False,
 ) -> ReferralFact | None:
     """Store that ``referrer`` brought ``referee`` in; None when it cannot be (self-referral,
     a loop in the tree, or the referee already has a referrer). The signup goes to the
-    rewards capability at once (it holds the rewards of a held referral)."""
-    if referrer_id == referee_id or _is_ancestor(session, program.id, referee_id, referrer_id):
+    rewards capability at once (it holds the rewards of a held referral).
+
+    ``new_referee``: the referee was created in this transaction (an invite redemption), so
+    has no referrer and refers nobody yet: no loop to look for, no subtree to renumber, no
+    conflict on the referee's unique key (no other transaction can see them)."""
+    if referrer_id == referee_id:
+        return None
+    if new_referee:
+        generation = _generation_of(session, program.id, referrer_id) + 1
+        now = utcnow()
+        ref = Referral(
+            program_id=program.id,
+            referrer_member_id=referrer_id,
+            referee_member_id=referee_id,
+            source=source,
+            code_id=code_id,
+            invite_id=invite_id,
+            click_id=click_id,
+            channel=check_channel(channel),
+            generation=generation,
+            status=status,
+            status_reason="",
+            fraud_reasons=list(fraud_reasons),
+            signed_up_at=signed_up_at,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(ref)
+        session.flush()
+        return _stored(session, program, ref, assessment_id, signed_up_at)
+    if _is_ancestor(session, program.id, referee_id, referrer_id):
         return None
     generation = _generation_of(session, program.id, referrer_id) + 1
     now = utcnow()
@@ -181,10 +227,21 @@ def record_referral(
     if inserted is None:
         return None
     _shift_descendants(session, program.id, referee_id, generation)
-    ref = session.get_one(Referral, inserted)
+    return _stored(
+        session, program, session.get_one(Referral, inserted), assessment_id, signed_up_at
+    )
+
+
+def _stored(
+    session: Session,
+    program: Program,
+    ref: Referral,
+    assessment_id: int | None,
+    signed_up_at: datetime,
+) -> ReferralFact:
     if assessment_id is not None:
         integrations.attach_assessment(
-            session, program, assessment_id, member_id=referee_id, referral_id=ref.id
+            session, program, assessment_id, member_id=ref.referee_member_id, referral_id=ref.id
         )
     # The rewards capability reads the referral's status: a held referral's rewards wait
     # (held) until the review releases or reverses them.
@@ -268,7 +325,7 @@ def attribute_signup(
     referral link, by the program's window and model), else ``referral_code`` (a member's
     code), else ``referrer`` (the referrer's external id, when the caller knows it); or
     else from the waitlist entry the member joined through."""
-    if _has_referral(session, program, member.id):
+    if member.id in attributed_in(session) or _has_referral(session, program, member.id):
         return None
     referrer_id: int | None = None
     source = "link"
@@ -328,7 +385,10 @@ def attribute_signup(
         email=email,
         ip_hash=ip_hash,
         device_hash=hash_device(device) if isinstance(device, str) else None,
-        properties={k: v for k, v in properties.items() if k not in ("ip",)},
+        properties=integrations.with_network(
+            {k: v for k, v in properties.items() if k not in ("ip",)},
+            properties["ip"] if isinstance(properties.get("ip"), str) else None,
+        ),
         member_id=member.id,
         at=signed_up_at,
     )
@@ -349,6 +409,17 @@ def attribute_signup(
         fraud_reasons=assessment.reasons,
         assessment_id=assessment.id,
     )
+
+
+_HANDLED = "budding.referrals.signup_handled"
+
+
+def attributed_in(session: Session) -> set[int]:
+    """Members whose signup is being attributed by the caller in this transaction (an invite
+    redemption, while it writes the signup event): the event's listener leaves them alone
+    instead of looking again for what the redemption just decided."""
+    handled: set[int] = session.info.setdefault(_HANDLED, set())
+    return handled
 
 
 def _has_referral(session: Session, program: Program, member_id: int) -> bool:

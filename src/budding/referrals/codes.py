@@ -8,7 +8,11 @@ case, spaces and dashes are ignored. Twelve symbols carry 60 random bits.
 from __future__ import annotations
 
 import base64
+import random
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 12  # 12 x 5 bits = 60 bits from the system's CSPRNG
@@ -18,10 +22,28 @@ _VALID = set(ALPHABET)
 _FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET.encode())
 
 
+# Set only by ``seeded_codes`` (the demo): codes from a seeded generator.
+_seeded: ContextVar[random.Random | None] = ContextVar("budding_seeded_codes", default=None)
+
+
 def new_code(length: int = CODE_LENGTH) -> str:
     """A fresh random code of ``length`` symbols, 5 random bits each."""
-    raw = base64.b32encode(secrets.token_bytes((length * 5 + 7) // 8))
+    size = (length * 5 + 7) // 8
+    rng = _seeded.get()
+    raw = base64.b32encode(rng.randbytes(size) if rng is not None else secrets.token_bytes(size))
     return raw[:length].translate(_FROM_RFC4648).decode()
+
+
+@contextmanager
+def seeded_codes(seed: str) -> Iterator[None]:
+    """Within the block, codes and click ids (``new_code``, ``new_token``) come from a
+    generator seeded with ``seed`` instead of the system's CSPRNG, so that ``budding demo
+    --seed N`` builds the same community twice. Guessable: never for real programs."""
+    token = _seeded.set(random.Random(seed))
+    try:
+        yield
+    finally:
+        _seeded.reset(token)
 
 
 def normalise_code(value: str) -> str | None:

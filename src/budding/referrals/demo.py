@@ -18,11 +18,11 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from budding.core.db import dialect_insert, utcnow
+from budding.core.db import dialect_insert
 from budding.programs.models import Program
 from budding.referrals import waitlist
 from budding.referrals.attribution import record_referral
-from budding.referrals.codes import new_code, new_token
+from budding.referrals.codes import new_code, new_token, seeded_codes
 from budding.referrals.config import update_referral_settings
 from budding.referrals.invites import grant_invites
 from budding.referrals.links import hash_ip, store_clicks
@@ -59,17 +59,24 @@ def contribute(
         },
     )
     ids: list[int] = list(community.member_ids)
-    _referral_codes(session, program, ids)
-    _referrals(session, program, community, ids, rng)
-    _share_clicks(session, program, community, ids, rng)
-    _waitlist(session, program, community, rng)
+    # Codes and click ids from the demo's own stream, so the same seed gives the same ones
+    # (the slug too: two demos of one seed in one database must not share codes).
+    with seeded_codes(f"{program.slug}:{int(rng.integers(0, 2**62))}"):
+        _referral_codes(session, program, community, ids)
+        _referrals(session, program, community, ids, rng)
+        _share_clicks(session, program, community, ids, rng)
+        _waitlist(session, program, community, rng)
 
 
-def _referral_codes(session: Session, program: Program, ids: list[int]) -> None:
-    now = utcnow()
+def _referral_codes(session: Session, program: Program, community: Any, ids: list[int]) -> None:
     rows = [
-        {"program_id": program.id, "code": new_code(), "member_id": m, "created_at": now}
-        for m in ids
+        {
+            "program_id": program.id,
+            "code": new_code(),
+            "member_id": m,
+            "created_at": community.signup_at[i],
+        }
+        for i, m in enumerate(ids)
     ]
     for i in range(0, len(rows), 1000):
         session.execute(
@@ -201,7 +208,11 @@ def _waitlist(session: Session, program: Program, community: Any, rng: np.random
     some brought by members' links, most confirmed, a few who moved up by referring."""
     waiting = max(10, community.size // 25)
     codes = list(
-        session.scalars(select(ReferralCode.code).where(ReferralCode.program_id == program.id))
+        session.scalars(
+            select(ReferralCode.code)
+            .where(ReferralCode.program_id == program.id)
+            .order_by(ReferralCode.id)
+        )
     )
     entries = []
     for k in range(waiting):

@@ -50,6 +50,8 @@ class Assessment:
     action: str = "allow"  # allow|flag|hold|block
     reasons: list[str] = field(default_factory=list)
     id: int | None = None  # the fraud capability's assessment, to attach the referral to
+    # The fraud capability's own result, kept alive until the signup is attached to it.
+    source: Any = field(default=None, repr=False, compare=False)
 
 
 def assess_signup(
@@ -86,7 +88,25 @@ def assess_signup(
     )
     action = str(getattr(result, "action", "allow"))
     reasons = [str(r) for r in getattr(result, "reasons", [])]
-    return Assessment(action=action, reasons=reasons, id=getattr(result, "id", None))
+    return Assessment(action=action, reasons=reasons, id=getattr(result, "id", None), source=result)
+
+
+def network_hash(ip: str | None) -> str | None:
+    """The fraud capability's keyed hash of the IP's network (IPv4 /24, IPv6 /48), passed to
+    ``assess_signup`` as ``properties["network_hash"]`` so rings on rotating addresses of one
+    network are seen; None without an IP or without the fraud capability."""
+    if not ip:
+        return None
+    fn = _function("budding.fraud.service", "hash_network")
+    return str(fn(ip)) if fn is not None else None
+
+
+def with_network(properties: dict[str, Any], ip: str | None) -> dict[str, Any]:
+    """``properties`` with ``network_hash`` of ``ip`` added, unless the caller gave one."""
+    if properties.get("network_hash"):
+        return properties
+    network = network_hash(ip)
+    return {**properties, "network_hash": network} if network else properties
 
 
 def attach_assessment(

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from budding.core.db import dialect_insert, utcnow
 from budding.core.errors import field, from_pydantic
@@ -30,7 +31,7 @@ from budding.members.models import Member
 from budding.members.schemas import MemberIn
 from budding.programs.models import Program
 from budding.referrals import integrations
-from budding.referrals.attribution import record_referral
+from budding.referrals.attribution import attributed_in, record_referral
 from budding.referrals.codes import format_code, new_code, normalise_code
 from budding.referrals.config import referral_settings
 from budding.referrals.errors import (
@@ -385,7 +386,9 @@ def redeem_invite(
         email=spec.email,
         ip_hash=ip_hash or None,
         device_hash=hash_device(spec.device) if spec.device else None,
-        properties={**spec.properties, "invite_code": invite.code},
+        properties=integrations.with_network(
+            {**spec.properties, "invite_code": invite.code}, spec.ip
+        ),
     )
     if assessment.action == "block":
         raise SignupBlocked(
@@ -403,13 +406,13 @@ def redeem_invite(
             or_(InviteCode.expires_at.is_(None), InviteCode.expires_at > now),
         )
         .values(used=InviteCode.used + 1)
-        .returning(InviteCode.id)
+        .returning(InviteCode.used)
         .execution_options(synchronize_session=False)
     ).scalar()
     if consumed is None:
         session.refresh(invite)
         _refuse(invite)
-    session.refresh(invite)
+    set_committed_value(invite, "used", consumed)  # what a refresh would read, without one
     member_in = MemberIn(
         external_id=spec.external_id,
         email=spec.email,
@@ -424,12 +427,15 @@ def redeem_invite(
     session.add(InviteRedemption(program_id=program.id, invite_id=invite.id, member_id=member.id))
     referral: ReferralFact | None = None
     referrer: Member | None = None
-    from budding.referrals.waitlist import mark_joined, waitlist_referrer_of
+    from budding.referrals.waitlist import mark_joined, waitlist_entry_of
 
     referrer_id = invite.issuer_member_id
     source = "invite"
+    # The waitlist entry of the member's e-mail (its referrer, and the entry joins), in one
+    # query: a released entry's invite also names its entry, the same one.
+    entry = waitlist_entry_of(session, program, member.email)
     if referrer_id is None:
-        referrer_id = waitlist_referrer_of(session, program, spec.email)
+        referrer_id = entry.referrer_id if entry is not None else None
         source = "waitlist"
     if referrer_id is not None:
         referral = record_referral(
@@ -445,32 +451,54 @@ def redeem_invite(
             status="held" if assessment.action == "hold" else "active",
             fraud_reasons=assessment.reasons,
             assessment_id=assessment.id,
+            new_referee=True,
         )
         referrer = members.get_member_by_id(session, referrer_id)
     if referral is None and assessment.id is not None:
         integrations.attach_assessment(
             session, program, assessment.id, member_id=member.id, referral_id=None
         )
-    mark_joined(session, program, member, invite_id=invite.id)
-    member_events.ingest_events(
+    mark_joined(
         session,
         program,
-        [
-            {
-                "id": f"referrals:signup:{member.id}",
-                "type": "signup",
-                "member": member.external_id,
-                "occurred_at": now.isoformat(),
-                "properties": {"via": "invite", "invite_code": invite.code},
-            }
-        ],
+        member,
+        waitlist_entry_id=invite.waitlist_entry_id,
+        email_entry=entry,
+        email_looked_up=True,
     )
+    # The signup event's listener need not attribute this member or mark their waitlist
+    # entry again: done above, in this transaction.
+    handled = attributed_in(session)
+    handled.add(member.id)
+    try:
+        member_events.ingest_events(
+            session,
+            program,
+            [
+                {
+                    "id": f"referrals:signup:{member.id}",
+                    "type": "signup",
+                    "member": member.external_id,
+                    "occurred_at": now.isoformat(),
+                    "properties": {"via": "invite", "invite_code": invite.code},
+                }
+            ],
+        )
+    finally:
+        handled.discard(member.id)
     session.flush()
     return Redemption(
         member=member,
         referrer=referrer,
         referral=referral,
-        invite=_info(program, invite, _redeemers(session, [invite.id]).get(invite.id, [])),
+        invite=_info(
+            program,
+            invite,
+            # The first redemption's only redeemer is this member: no query needed.
+            [member.external_id]
+            if invite.used == 1
+            else _redeemers(session, [invite.id]).get(invite.id, []),
+        ),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -100,6 +100,23 @@ class LinkTarget:
     invite_id: int | None
     referrer_member_id: int | None
     landing_url: str
+    # ``landing_url`` with ``bud_click=`` added, split where the click id goes (see
+    # ``redirect_url``); filled in on creation.
+    _click_url: tuple[str, str] = field(default=("", ""), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        marker = "BUDCLICKMARKER0"
+        url = with_query(self.landing_url, **{CLICK_PARAM: marker})
+        head, found, tail = url.partition(marker)
+        if found and marker not in tail:
+            object.__setattr__(self, "_click_url", (head, tail))
+
+    def redirect_url(self, token: str) -> str:
+        """``landing_url`` with ``bud_click=<token>`` added (a click id needs no quoting)."""
+        head, tail = self._click_url
+        if head:
+            return head + token + tail
+        return with_query(self.landing_url, **{CLICK_PARAM: token})
 
 
 def landing_url_for(program: Program) -> str:
@@ -110,6 +127,33 @@ def landing_url_for(program: Program) -> str:
     mode = referral_settings(program).mode
     page = "waitlist" if mode == "waitlist" else "join"
     return f"{base}/p/{quote(program.slug)}/{page}"
+
+
+def referral_target(program: Program, code_id: int, member_id: int | None) -> LinkTarget:
+    """Where a member's referral code leads: the program's landing page."""
+    return LinkTarget(
+        program_id=program.id,
+        program_slug=program.slug,
+        code_id=code_id,
+        invite_id=None,
+        referrer_member_id=member_id,
+        landing_url=landing_url_for(program),
+    )
+
+
+def invite_target(
+    program: Program, invite_id: int, issuer: int | None, invite_code: str
+) -> LinkTarget:
+    """Where an invite code used as a link leads: its join page."""
+    base = get_settings().base_url
+    return LinkTarget(
+        program_id=program.id,
+        program_slug=program.slug,
+        code_id=None,
+        invite_id=invite_id,
+        referrer_member_id=issuer,
+        landing_url=f"{base}/p/{quote(program.slug)}/join/{invite_code}",
+    )
 
 
 def resolve_link(session: Session, code: str) -> LinkTarget | None:
@@ -124,14 +168,7 @@ def resolve_link(session: Session, code: str) -> LinkTarget | None:
     ).first()
     if row is not None:
         code_id, member_id, program = row
-        return LinkTarget(
-            program_id=program.id,
-            program_slug=program.slug,
-            code_id=code_id,
-            invite_id=None,
-            referrer_member_id=member_id,
-            landing_url=landing_url_for(program),
-        )
+        return referral_target(program, code_id, member_id)
     invite = session.execute(
         select(InviteCode.id, InviteCode.issuer_member_id, InviteCode.code, Program)
         .join(Program, Program.id == InviteCode.program_id)
@@ -140,15 +177,7 @@ def resolve_link(session: Session, code: str) -> LinkTarget | None:
     if invite is None:
         return None
     invite_id, issuer, invite_code, program = invite
-    base = get_settings().base_url
-    return LinkTarget(
-        program_id=program.id,
-        program_slug=program.slug,
-        code_id=None,
-        invite_id=invite_id,
-        referrer_member_id=issuer,
-        landing_url=f"{base}/p/{quote(program.slug)}/join/{invite_code}",
-    )
+    return invite_target(program, invite_id, issuer, invite_code)
 
 
 class LinkCache:

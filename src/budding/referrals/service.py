@@ -16,6 +16,7 @@ from budding.referrals.attribution import (
     record_referral,
     referral_edges,
     referral_of,
+    referrals_of,
     referred_members,
     set_referral_status,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "referral_of",
     "referral_settings",
     "referral_url",
+    "referrals_of",
     "referred_members",
     "release_waitlist",
     "revoke_invite",

@@ -248,18 +248,21 @@ def children_of(
     member: Member | None,
     *,
     limit: int = 500,
+    offset: int = 0,
     forest: Forest | None = None,
 ) -> tuple[list[TreeNode], int]:
-    """Direct children of a member (or the forest's roots, largest first), for lazy
-    expansion; returns the nodes and how many there are in all."""
+    """Direct children of a member (or the forest's roots), largest subtree first, ties by
+    id; the page ``[offset, offset + limit)`` of them for lazy expansion. Returns the nodes
+    and how many there are in all."""
     forest = forest or Forest.load(session, program)
     if member is None:
-        ids = sorted(forest.roots(), key=lambda m: -forest.descendants(m))
+        ids = sorted(forest.roots(), key=lambda m: (-forest.descendants(m), m))
         depth = 0
     else:
-        ids = sorted(forest.children.get(member.id, ()), key=lambda m: -forest.descendants(m))
+        ids = sorted(forest.children.get(member.id, ()), key=lambda m: (-forest.descendants(m), m))
         depth = 1
-    return _nodes(session, forest, [(m, depth) for m in ids[:limit]]), len(ids)
+    page = ids[offset : offset + limit]
+    return _nodes(session, forest, [(m, depth) for m in page]), len(ids)
 
 
 def path_to(session: Session, program: Program, member: Member) -> list[TreeNode]:

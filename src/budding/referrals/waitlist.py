@@ -346,7 +346,7 @@ def join_waitlist(
         email=address,
         ip_hash=ip_hash or None,
         device_hash=None,
-        properties={"source": "waitlist"},
+        properties=integrations.with_network({"source": "waitlist"}, ip),
     )
     if assessment.action == "block":
         raise SignupBlocked(
@@ -626,23 +626,67 @@ def waitlist_referrer_of(session: Session, program: Program, email: str) -> int 
     return int(row[0]) if row is not None and row[0] is not None else None
 
 
+@dataclass(frozen=True)
+class EntryOfEmail:
+    """A waitlist entry found by e-mail, with the member who referred it (a confirmed
+    referral), if any."""
+
+    entry: WaitlistEntry
+    referrer_id: int | None
+
+
+def waitlist_entry_of(session: Session, program: Program, email: str | None) -> EntryOfEmail | None:
+    """The entry with this e-mail and its referrer, in one query (what ``waitlist_referrer_of``
+    and ``mark_joined`` would each look up)."""
+    if not email:
+        return None
+    row = session.execute(
+        select(WaitlistEntry, ReferralCode.member_id)
+        .outerjoin(ReferralCode, ReferralCode.id == WaitlistEntry.referred_by_code_id)
+        .where(WaitlistEntry.program_id == program.id, WaitlistEntry.email == email)
+    ).first()
+    if row is None:
+        return None
+    entry, referrer = row
+    if entry.credited_at is None or referrer is None:
+        return EntryOfEmail(entry, None)
+    return EntryOfEmail(entry, int(referrer))
+
+
 def mark_joined(
-    session: Session, program: Program, member: Member, *, invite_id: int | None = None
+    session: Session,
+    program: Program,
+    member: Member,
+    *,
+    invite_id: int | None = None,
+    waitlist_entry_id: int | None = None,
+    email_entry: EntryOfEmail | None = None,
+    email_looked_up: bool = False,
 ) -> None:
-    """The entry with this member's e-mail (or the released entry of ``invite_id``) has
-    joined: record it, and hand the entry's referral code over to the member."""
-    entry: WaitlistEntry | None = None
-    if invite_id is not None:
-        entry_id = session.scalar(
+    """The entry with this member's e-mail (or the released entry of ``invite_id`` /
+    ``waitlist_entry_id``) has joined: record it, and hand the entry's referral code over to
+    the member. With ``email_looked_up`` the caller found the e-mail's entry already
+    (``email_entry``, None when there is none). The signup event's listener (no invite
+    given) skips a member whose signup this transaction handled (``attributed_in``)."""
+    from budding.referrals.attribution import attributed_in
+
+    listener = invite_id is None and waitlist_entry_id is None and not email_looked_up
+    if listener and member.id in attributed_in(session):
+        return
+    if invite_id is not None and waitlist_entry_id is None:
+        waitlist_entry_id = session.scalar(
             select(InviteCode.waitlist_entry_id).where(InviteCode.id == invite_id)
         )
-        entry = session.get(WaitlistEntry, entry_id) if entry_id else None
+    entry = session.get(WaitlistEntry, waitlist_entry_id) if waitlist_entry_id else None
     if entry is None and member.email:
-        entry = session.scalar(
-            select(WaitlistEntry).where(
-                WaitlistEntry.program_id == program.id, WaitlistEntry.email == member.email
+        if email_looked_up:
+            entry = email_entry.entry if email_entry is not None else None
+        else:
+            entry = session.scalar(
+                select(WaitlistEntry).where(
+                    WaitlistEntry.program_id == program.id, WaitlistEntry.email == member.email
+                )
             )
-        )
     if entry is None or entry.status == "joined":
         return
     _lock(session, program)

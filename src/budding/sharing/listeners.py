@@ -16,18 +16,20 @@ from budding.sharing.projection import project
 
 def on_events(session: Session, program: Program, events: list[Any]) -> None:
     project(session, program.id, events)
-    for event in events:
-        if event.type == "conversion":
-            continue
-        fact = sources.conversion_of(session, program, event)
-        if fact is None:
-            continue
-        people = members.get_members_by_ids(session, [fact.referrer_id, fact.referee_id])
+    conversions = sources.conversions_of(
+        session, program, [e for e in events if e.type != "conversion"]
+    )
+    if not conversions:
+        return
+    from budding.sharing.service import record_funnel_event
+
+    people = members.get_members_by_ids(
+        session, [i for _, fact in conversions for i in (fact.referrer_id, fact.referee_id)]
+    )
+    for event, fact in conversions:
         referrer, referee = people.get(fact.referrer_id), people.get(fact.referee_id)
         if referrer is None or referee is None or referrer.erased_at is not None:
             continue
-        from budding.sharing.service import record_funnel_event
-
         record_funnel_event(
             session,
             program,

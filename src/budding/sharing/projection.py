@@ -65,11 +65,13 @@ def project(session: Session, program_id: int, events: Iterable[Any]) -> int:
     rows = step_rows(program_id, events)
     if not rows:
         return 0
+    # executemany of one statement (cached once compiled): ``.values(rows)`` built and
+    # compiled a new statement for every batch.
     result = session.execute(
-        dialect_insert(session, ShareStep)
-        .values(rows)
+        dialect_insert(session, ShareStep.__table__)
         .on_conflict_do_nothing(index_elements=["program_id", "event_id"])
-        .returning(ShareStep.id)
+        .returning(ShareStep.__table__.c.id),
+        rows,
     )
     return len(result.all())
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from budding.core import jobs
@@ -31,6 +31,7 @@ from budding.webhooks.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from budding.webhooks.targets import UnresolvedHost, UnsafeTarget, check_target
 
 # The events Budding emits; descriptions are admin-facing (translated where shown).
 EVENT_TYPES: dict[str, str] = {
@@ -78,6 +79,8 @@ def known_event_types() -> dict[str, str]:
 
 
 def check_url(url: str) -> str:
+    """A clean endpoint URL, or ``ValidationFailed`` naming the ``url`` field: http(s)
+    only, and (see ``budding.webhooks.targets``) not an internal address."""
     value = url.strip()
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -86,6 +89,12 @@ def check_url(url: str) -> str:
         raise field("url", "must be at most 2000 characters")
     if any(c.isspace() for c in value):
         raise field("url", "must not contain spaces")
+    try:
+        check_target(value)
+    except UnsafeTarget as exc:
+        raise field("url", str(exc)) from None
+    except UnresolvedHost:
+        pass  # may be set up later; every delivery checks again and fails while it is not
     return value
 
 
@@ -382,3 +391,66 @@ def mark_failed(session: Session, delivery_id: int, error: str) -> None:
         .values(status=FAILED, next_attempt_at=None, last_error=error[:500])
         .execution_options(synchronize_session=False)
     )
+
+
+# --- retention and erasure ---------------------------------------------------------------
+
+REDACTED = "the member's data was erased"
+
+
+def prune_deliveries(session: Session, *, older_than: datetime) -> int:
+    """Delete finished deliveries (delivered or failed) created before ``older_than``, with
+    their attempts: the bodies sent and the receivers' answers are not kept forever.
+    Pending deliveries stay until they finish. Returns how many were deleted."""
+    old = select(WebhookDelivery.id).where(
+        WebhookDelivery.created_at < older_than, WebhookDelivery.status != PENDING
+    )
+    session.execute(
+        delete(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(old))
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(
+        delete(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(old.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def redact_deliveries_mentioning(session: Session, program_id: int, values: list[str]) -> int:
+    """Redact the program's deliveries whose body carries any of ``values`` (a member's
+    external id or e-mail, as a JSON string): the body keeps its envelope (id, type,
+    created_at, program) and loses ``data``; the receivers' answers to it are cleared;
+    a pending one is not sent. Returns how many were redacted."""
+    needles = [orjson.dumps(v).decode() for v in values if v]
+    if not needles:
+        return 0
+    found = list(
+        session.scalars(
+            select(WebhookDelivery).where(
+                WebhookDelivery.program_id == program_id,
+                or_(*(WebhookDelivery.body.contains(n, autoescape=True) for n in needles)),
+            )
+        )
+    )
+    for delivery in found:
+        try:
+            envelope = orjson.loads(delivery.body)
+        except orjson.JSONDecodeError:
+            envelope = {}
+        kept = {k: envelope[k] for k in ("id", "type", "created_at", "program") if k in envelope}
+        delivery.body = orjson.dumps({**kept, "data": {"redacted": REDACTED}}).decode()
+        if delivery.status == PENDING:
+            delivery.status = FAILED
+            delivery.next_attempt_at = None
+            delivery.last_error = REDACTED
+    if found:
+        session.execute(
+            update(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_([d.id for d in found]))
+            .values(response_excerpt="")
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return len(found)

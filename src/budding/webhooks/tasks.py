@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 import budding
+from budding.core.config import get_settings
 from budding.core.db import unit_of_work, utcnow
 from budding.core.jobs import JobContext, JobFailed, job
 from budding.webhooks import service
 from budding.webhooks.models import DELIVERED
 from budding.webhooks.signing import signature_header
+from budding.webhooks.targets import UnresolvedHost, UnsafeTarget, check_target
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 EXCERPT_BYTES = 1024
@@ -38,15 +41,35 @@ class HttpOutcome:
 
 def post(url: str, body: str, headers: dict[str, str]) -> HttpOutcome:
     """POST ``body``; read at most ``EXCERPT_BYTES`` of the answer. Redirects are not
-    followed (a 3xx is a failure: the endpoint's URL should be updated)."""
+    followed (a 3xx is a failure: the endpoint's URL should be updated).
+
+    The URL is checked first (``budding.webhooks.targets``: DNS may have changed since
+    the endpoint was added) and the request goes to the address that was checked."""
     started = time.monotonic()
     status_code: int | None = None
     excerpt = ""
     error: str | None = None
     try:
+        target = check_target(url)
+    except (UnsafeTarget, UnresolvedHost) as exc:
+        return HttpOutcome(None, "", f"refused: the URL {exc}"[:500], 0)
+    request_url = httpx.URL(url)
+    extensions: dict[str, Any] = {}
+    if target.address is not None:  # pin the checked address; keep the name for Host and TLS
+        headers = {**headers, "Host": request_url.netloc.decode("ascii")}
+        request_url = request_url.copy_with(host=target.address)
+        if request_url.scheme == "https":
+            extensions["sni_hostname"] = target.host
+    try:
         with (
             httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client,
-            client.stream("POST", url, content=body.encode(), headers=headers) as response,
+            client.stream(
+                "POST",
+                request_url,
+                content=body.encode(),
+                headers=headers,
+                extensions=extensions,
+            ) as response,
         ):
             status_code = response.status_code
             raw = b""
@@ -128,3 +151,15 @@ def deliver(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
 def redeliver(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
     """One attempt at once, asked for from the dashboard, the API or the CLI."""
     return _attempt(ctx, delivery_id)
+
+
+@job(every=3600, lease=600)
+def prune_deliveries(ctx: JobContext) -> dict[str, Any]:
+    """Delete deliveries (bodies, answers) older than ``BUDDING_WEBHOOK_RETENTION_DAYS``
+    (0 keeps them forever); enqueued every hour by the workers (``core.jobs.enqueue_periodic``)."""
+    days = get_settings().webhook_retention_days
+    if days <= 0:  # 0: keep deliveries forever
+        return {"deleted": 0, "retention_days": days}
+    with unit_of_work() as session:
+        deleted = service.prune_deliveries(session, older_than=utcnow() - timedelta(days=days))
+    return {"deleted": deleted, "retention_days": days}

@@ -1,0 +1,112 @@
+"""The program graph read through ``members.service.interaction_edges`` (one streaming
+query over events with a target) is the graph the events API paging used to build."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from budding.core.db import unit_of_work
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def _reference_graph(session: Any, program: Any, now: datetime) -> dict[str, Any]:
+    """The former construction: every event, 1,000 at a time, through the events API."""
+    from budding.members import events as member_events
+    from budding.members import service as members
+    from budding.referrals import service as referrals
+
+    by_pk: dict[int, str] = {}
+    cursor: str | None = None
+    while True:
+        page, cursor = members.search_members(session, program.id, cursor=cursor, limit=500)
+        by_pk.update({m.id: m.external_id for m in page})
+        if cursor is None:
+            break
+    known = set(by_pk.values())
+    decay = math.log(2) / (90.0 * 86400.0)
+    weights: dict[tuple[str, str], float] = {}
+
+    def add(a: str, b: str, at: datetime) -> None:
+        if a != b:
+            age = max(0.0, (now - at).total_seconds())
+            weights[(a, b)] = weights.get((a, b), 0.0) + math.exp(-decay * age)
+
+    n_ref = n_int = 0
+    for edge in referrals.referral_edges(session, program):
+        a, b = by_pk.get(edge.referrer_id), by_pk.get(edge.referee_id)
+        if a is not None and b is not None:
+            add(a, b, edge.signed_up_at)
+            n_ref += 1
+    active: set[str] = set()
+    cursor = None
+    while True:
+        events, cursor = member_events.query_events(session, program, cursor=cursor, limit=1000)
+        for ev in events:
+            if ev.occurred_at >= now - timedelta(days=30):
+                active.add(ev.member)
+            if ev.target and ev.member in known and ev.target in known:
+                add(ev.member, ev.target, ev.occurred_at)
+                n_int += 1
+        if cursor is None:
+            break
+    return {
+        "weights": weights,
+        "active": active & known,
+        "referrals": n_ref,
+        "interactions": n_int,
+    }
+
+
+def test_program_graph_is_unchanged_on_demo_data(database_url) -> None:  # type: ignore[no-untyped-def]
+    from budding.demo.build import build_demo
+    from budding.influence.program import program_graph
+    from budding.members import service as members
+    from budding.programs import service as programs
+
+    with unit_of_work() as session:
+        build_demo(session, slug="demo", members=150, days=30, seed=11, now=NOW)
+    with unit_of_work() as session:
+        program = programs.get_program(session, "demo")
+        # An erased member's interactions drop out of both constructions alike.
+        actor_id = next(iter(members.interaction_edges(session, program.id)))[0]
+        members.erase_member(session, program, members.get_member_by_id(session, actor_id))
+    with unit_of_work() as session:
+        program = programs.get_program(session, "demo")
+        expected = _reference_graph(session, program, NOW)
+        pg = program_graph(session, program, now=NOW)
+    assert expected["interactions"] > 100  # the demo has replies and mentions
+    assert pg.interactions == expected["interactions"]
+    assert pg.referrals == expected["referrals"]
+    assert pg.active == expected["active"] and pg.active
+    g = pg.graph
+    src, dst = g.edges()
+    got = {(g.ids[a], g.ids[b]): float(w) for a, b, w in zip(src, dst, g.out_weight, strict=True)}
+    assert set(got) == set(expected["weights"])  # the same edges
+    keys = sorted(got)
+    want = np.asarray([expected["weights"][k] for k in keys], dtype=np.float32)
+    np.testing.assert_allclose([got[k] for k in keys], want, rtol=1e-6)  # the same weights
+
+
+def test_interaction_edges_reads_targeted_events_only(community: dict[str, Any]) -> None:
+    from budding.members import service as members
+
+    program_id = community["program"].id
+    with unit_of_work() as session:
+        edges = list(members.interaction_edges(session, program_id))
+        recent = list(
+            members.interaction_edges(
+                session, program_id, since=datetime.now(UTC) - timedelta(days=30)
+            )
+        )
+        names = {
+            m.id: m.external_id for m in members.search_members(session, program_id, limit=500)[0]
+        }
+    assert len(edges) == 3 * 17 + 1 and all(t is not None for _, t, _ in edges)
+    assert [at for _, _, at in edges] == sorted(at for _, _, at in edges)  # oldest first
+    assert (names[edges[0][0]], names[edges[0][1]]) == ("m5", "m10")  # 400 days old
+    assert len(recent) == 3 * 17  # ``since`` leaves the old bridge out
