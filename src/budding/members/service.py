@@ -11,9 +11,10 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import ARRAY, String, and_, bindparam, delete, func, or_, select
+from sqlalchemy import ARRAY, String, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from budding.core.config import get_settings
 from budding.core.db import dialect_insert, is_postgres, utcnow
@@ -440,10 +441,6 @@ def end_member_sessions(session: Session, member: Member) -> int:
     """End every portal session of ``member`` (signing out, erasure): increments the
     member's session version, which each session's cookie must match. Atomic, so a
     sign-in racing it cannot keep an old version. Returns the new version."""
-    # Imported here: this part of the module is appended to, its imports are left alone.
-    from sqlalchemy import update
-    from sqlalchemy.orm.attributes import set_committed_value
-
     version = session.execute(
         update(Member)
         .where(Member.id == member.id)
