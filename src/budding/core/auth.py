@@ -251,17 +251,6 @@ def member_cookie_value(program_id: int, member_id: int) -> str:
     return sign({"p": program_id, "m": member_id}, "member-session")
 
 
-def member_id_from_cookie(request: Request, program: Program) -> int | None:
-    raw = request.cookies.get(MEMBER_COOKIE)
-    if not raw:
-        return None
-    data = unsign(raw, "member-session", max_age=30 * 86400)
-    if not isinstance(data, dict) or data.get("p") != program.id:
-        return None
-    member_id = data.get("m")
-    return member_id if isinstance(member_id, int) else None
-
-
 def require_program(session: Session, slug: str) -> Program:
     try:
         return programs.get_program(session, slug)
