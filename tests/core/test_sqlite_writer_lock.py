@@ -80,3 +80,47 @@ def test_the_lock_is_released_when_a_statement_fails(engines: list[Engine]) -> N
 def test_the_lock_file_sits_beside_the_database(tmp_path: Path) -> None:
     assert sqlite_writer_lock_path(f"sqlite:///{tmp_path}/x.db") == tmp_path / "x.db-writer.lock"
     assert sqlite_writer_lock_path("sqlite:///:memory:") is None
+
+
+def test_writers_checkpoint_the_wal_after_releasing_the_lock(
+    engines: list[Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own checkpoint (inside COMMIT, under the writer lock) only backs up the
+    writers' own: once a connection has changed enough rows, it copies the WAL into the
+    database after its commit, with the writer lock already free for the next writer."""
+    from budding.core import db
+
+    first, second = engines
+    monkeypatch.setattr(db, "SQLITE_CHECKPOINT_ROWS", 50)
+    lock_free_at_checkpoint: list[bool] = []
+    checkpointed_at: list[int] = []
+    with first.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == (
+            db.SQLITE_AUTOCHECKPOINT_PAGES
+        )
+        checkpoint = driver._checkpoint_if_due
+
+        def watched() -> None:
+            # The other engine (another process's pool) can take the lock at once.
+            probe = db.WriterLock(driver.writer_lock.path)
+            probe.acquire(timeout=0)
+            lock_free_at_checkpoint.append(probe.held)
+            probe.close()
+            checkpoint()
+            checkpointed_at.append(getattr(driver, "checkpointed_changes", 0))
+
+        driver._checkpoint_if_due = watched
+        for _ in range(3):
+            conn.execute(text("INSERT INTO t VALUES (:n)"), [{"n": i} for i in range(30)])
+            conn.commit()
+        assert lock_free_at_checkpoint == [True, True, True]
+        assert checkpointed_at == [0, 60, 60]  # due after 60 changed rows, then not
+    raw = second.raw_connection()  # outside a transaction, as checkpoints must be
+    try:
+        busy, frames, copied = raw.driver_connection.execute(
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        ).fetchone()
+    finally:
+        raw.close()
+    assert busy == 0 and frames == copied

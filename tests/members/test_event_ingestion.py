@@ -303,3 +303,42 @@ def test_a_changed_conversion_event_is_used_at_once(program: Any) -> None:
         assert referrals.referral_of(session, p, f1.id).conversion_event_id == "o1"
         log, _ = ev.query_events(session, p, type="conversion")
     assert [e.id for e in log] == ["conversion.o1"]
+
+
+@pytest.mark.parametrize("size", [3, 40])  # INSERT … RETURNING, and the plain executemany
+def test_stored_events_read_back_as_sent(program: Any, size: int) -> None:
+    """Rows written around SQLAlchemy's parameter processing (SQLite) read back through
+    the ORM exactly as sent: time zones, microseconds, targets, nested and non-ASCII
+    properties, and integers too large for orjson (serialised by the slow path)."""
+    from budding.core.db import unit_of_work
+    from budding.members.models import Event, Member
+    from budding.programs.service import get_program_by_id
+
+    raw = [
+        {
+            "id": f"r{i}",
+            "type": "post",
+            "member": f"m{i % 4}",
+            "target": f"m{(i + 1) % 4}" if i % 2 else None,
+            "occurred_at": f"2026-01-02T03:04:{i % 60:02d}.{i:06d}+09:30",
+            "properties": {"text": "안녕 ¿qué? 你好", "n": [i, {"deep": None}], "f": 1.5},
+        }
+        for i in range(size)
+    ]
+    raw[1]["properties"] = {"big": 2**70}
+    with unit_of_work() as session:
+        result = ev.ingest_events(session, get_program_by_id(session, program.id), raw)
+    assert result.accepted == size
+    with unit_of_work() as session:
+        names = dict(session.execute(select(Member.id, Member.external_id)).all())
+        stored = {e.event_id: e for e in session.scalars(select(Event))}
+        for sent in raw:
+            row = stored[sent["id"]]
+            assert names[row.member_id] == sent["member"]
+            assert (names[row.target_member_id] if row.target_member_id else None) == sent[
+                "target"
+            ]
+            assert row.occurred_at == datetime.fromisoformat(sent["occurred_at"])
+            assert row.occurred_at.tzinfo is UTC
+            assert row.properties == sent["properties"]
+            assert row.received_at.tzinfo is UTC

@@ -6,16 +6,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import Table, and_, bindparam, func, or_, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
-from budding.core.db import is_postgres, json_dumps, utcnow
+from budding.core.db import is_postgres, json_dumps, sqlite_timestamp, utcnow
 from budding.core.errors import PayloadTooLarge, field, from_pydantic
 from budding.core.plugins import capability_modules
 from budding.members.models import Event, EventType, Member
@@ -79,6 +78,9 @@ class ValidEvent(NamedTuple):
     target: str | None
     occurred_at: datetime  # aware, UTC
     properties: dict[str, Any]
+    # Serialised while validating (the size check needs it anyway), so that storing
+    # the batch does not serialise it again inside the transaction.
+    properties_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +157,12 @@ def _fast_event(raw: dict[str, Any], index: int) -> ValidEvent | None:
         for key in properties:
             if type(key) is not str:
                 return None
-        if len(orjson.dumps(properties)) > MAX_PROPERTIES_BYTES:
+        encoded = orjson.dumps(properties)
+        if len(encoded) > MAX_PROPERTIES_BYTES:
             return None
     except (ValueError, TypeError):  # pydantic names the reason (or raises as before)
         return None
-    return ValidEvent(index, event_id, kind, member, target, _utc(at), properties)
+    return ValidEvent(index, event_id, kind, member, target, _utc(at), properties, encoded.decode())
 
 
 def prepare_events(raw_events: list[Any], now: datetime | None = None) -> PreparedBatch:
@@ -204,6 +207,7 @@ def prepare_events(raw_events: list[Any], now: datetime | None = None) -> Prepar
                 spec.target,
                 _utc(spec.occurred_at),
                 spec.properties,
+                json_dumps(spec.properties),
             )
         valid.append(ev)
     return PreparedBatch(now or utcnow(), valid, rejected)
@@ -279,33 +283,44 @@ def store_events(session: Session, program: Program, batch: PreparedBatch) -> In
             rejected.sort(key=attrgetter("index"))
             return IngestResult(accepted=0, duplicates=in_batch_duplicates, rejected=rejected)
 
-    program_id = program.id
     rows = [
-        {
-            "program_id": program_id,
-            "event_id": ev.id,
-            "type": ev.type,
-            "member_id": ids[ev.member],
-            "target_member_id": ids[ev.target] if ev.target else None,
-            "occurred_at": ev.occurred_at,
-            "received_at": now,
-            "properties": ev.properties,
-        }
+        _NewRow(
+            ev.id,
+            ev.type,
+            ids[ev.member],
+            ids[ev.target] if ev.target else None,
+            ev.occurred_at,
+            ev.properties,
+            ev.properties_json,
+        )
         for ev in valid
     ]
     # Concurrent batches with overlapping ids take the unique index's locks in one
     # order (PostgreSQL), so they wait for each other instead of deadlocking.
-    rows.sort(key=itemgetter("event_id"))
-    inserted = _insert_new(session, rows)
+    rows.sort(key=attrgetter("event_id"))
+    inserted = _insert_new(session, program.id, now, rows)
     accepted = len(inserted)
     if inserted:
-        _notify_listeners(session, program, rows, inserted)
+        _notify_listeners(session, program, now, rows, inserted)
     rejected.sort(key=attrgetter("index"))
     return IngestResult(
         accepted=accepted,
         duplicates=in_batch_duplicates + len(valid) - accepted,
         rejected=rejected,
     )
+
+
+class _NewRow(NamedTuple):
+    """An event of the batch about to be inserted (program and ``received_at`` are the
+    batch's)."""
+
+    event_id: str
+    type: str
+    member_id: int
+    target_member_id: int | None
+    occurred_at: datetime
+    properties: dict[str, Any]
+    properties_json: str
 
 
 # PostgreSQL: one statement with one array per column. SQLAlchemy's executemany with
@@ -328,31 +343,36 @@ _PG_INSERT = text(
 )
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> Sequence[Any]:
+def _insert_new(
+    session: Session, program_id: int, received_at: datetime, rows: list[_NewRow]
+) -> Sequence[Any]:
     """Insert the rows whose ``(program_id, event_id)`` is new; ``(id, event_id)`` of each."""
     if is_postgres(session):
-        first = rows[0]
         return session.execute(
             _PG_INSERT,
             {
-                "program_id": first["program_id"],
-                "received_at": first["received_at"],
-                "event_ids": [r["event_id"] for r in rows],
-                "types": [r["type"] for r in rows],
-                "member_ids": [r["member_id"] for r in rows],
-                "target_ids": [r["target_member_id"] for r in rows],
-                "occurred": [r["occurred_at"] for r in rows],
-                "properties": [json_dumps(r["properties"]) for r in rows],
+                "program_id": program_id,
+                "received_at": received_at,
+                "event_ids": [r.event_id for r in rows],
+                "types": [r.type for r in rows],
+                "member_ids": [r.member_id for r in rows],
+                "target_ids": [r.target_member_id for r in rows],
+                "occurred": [r.occurred_at for r in rows],
+                "properties": [r.properties_json for r in rows],
             },
         ).all()
-    return _insert_new_sqlite(session, rows)
+    return _insert_new_sqlite(session, program_id, received_at, rows)
 
 
-def _insert_new_sqlite(session: Session, rows: list[dict[str, Any]]) -> Sequence[Any]:
-    """SQLite: a plain ``executemany`` of one ``INSERT … ON CONFLICT DO NOTHING`` (the
-    cheapest way in: what ``benchmarks/ingest.py`` measures as the raw rate, plus the
-    conflict clause), without ``RETURNING``.
+def _insert_new_sqlite(
+    session: Session, program_id: int, received_at: datetime, rows: list[_NewRow]
+) -> Sequence[Any]:
+    """SQLite: the driver's own ``executemany`` of one ``INSERT … ON CONFLICT DO
+    NOTHING``, given rows already in SQLite's storage form (timestamps as text,
+    properties serialised while validating), without ``RETURNING``.
 
+    This runs under the database's write lock, which every worker process waits for:
+    SQLAlchemy's per-row parameter processing was a third of the insert's time there.
     ``RETURNING`` made SQLAlchemy send one 8,000-parameter statement per batch
     ("insertmanyvalues"), and selecting the ids afterwards cost as much again. The
     transaction holds the write lock (``BEGIN IMMEDIATE``), so nothing else inserts
@@ -360,27 +380,42 @@ def _insert_new_sqlite(session: Session, rows: list[dict[str, Any]]) -> Sequence
     every row went in (``total_changes``) and the last id is ``largest + n``, the ids
     are ``largest + 1 …``. Otherwise (some ids were already stored) the new rows are
     the batch's rows with ids above ``largest``, read back in one query. A few rows
-    take one ``INSERT … RETURNING`` instead: three statements cost more than one.
+    take one ``INSERT … RETURNING`` each instead: three statements cost more.
     """
-    if len(rows) <= _SQLITE_RETURNING_ROWS:
-        return session.execute(_SQLITE_INSERT_RETURNING, rows).all()
     driver: Any = session.connection().connection.driver_connection
+    received = sqlite_timestamp(received_at)
+    values = [
+        (
+            program_id,
+            r.event_id,
+            r.type,
+            r.member_id,
+            r.target_member_id,
+            sqlite_timestamp(r.occurred_at),
+            received,
+            r.properties_json,
+        )
+        for r in rows
+    ]
+    if len(rows) <= _SQLITE_RETURNING_ROWS:
+        returning = _SQLITE_INSERT + " RETURNING id, event_id"
+        return [row for v in values for row in driver.execute(returning, v).fetchall()]
     largest = driver.execute("SELECT max(id) FROM events").fetchone()[0] or 0
     before = driver.total_changes
-    session.execute(_SQLITE_INSERT, rows)
+    driver.executemany(_SQLITE_INSERT, values)
     count = driver.total_changes - before
     if count == 0:
         return []
     last = driver.execute("SELECT last_insert_rowid()").fetchone()[0]
     if count == len(rows) and last == largest + count:
-        return [(largest + 1 + i, row["event_id"]) for i, row in enumerate(rows)]
+        return [(largest + 1 + i, row.event_id) for i, row in enumerate(rows)]
     return sorted(
         session.execute(
             _SQLITE_NEW_IDS,
             {
-                "program_id": rows[0]["program_id"],
+                "program_id": program_id,
                 "largest": largest,
-                "event_ids": json_dumps([r["event_id"] for r in rows]),
+                "event_ids": json_dumps([r.event_id for r in rows]),
             },
         ).all()
     )
@@ -388,10 +423,11 @@ def _insert_new_sqlite(session: Session, rows: list[dict[str, Any]]) -> Sequence
 
 _EVENTS = cast(Table, Event.__table__)
 _SQLITE_RETURNING_ROWS = 16
-_SQLITE_INSERT = sqlite_insert(_EVENTS).on_conflict_do_nothing(
-    index_elements=["program_id", "event_id"]
+_SQLITE_INSERT = (
+    "INSERT INTO events (program_id, event_id, type, member_id, target_member_id,"
+    " occurred_at, received_at, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (program_id, event_id) DO NOTHING"
 )
-_SQLITE_INSERT_RETURNING = _SQLITE_INSERT.returning(_EVENTS.c.id, _EVENTS.c.event_id)
 _SQLITE_NEW_IDS = select(_EVENTS.c.id, _EVENTS.c.event_id).where(
     _EVENTS.c.program_id == bindparam("program_id"),
     _EVENTS.c.id > bindparam("largest"),
@@ -421,28 +457,33 @@ class AcceptedEvent(NamedTuple):
 
 
 def _notify_listeners(
-    session: Session, program: Program, rows: list[dict[str, Any]], inserted: Sequence[Any]
+    session: Session,
+    program: Program,
+    received_at: datetime,
+    rows: list[_NewRow],
+    inserted: Sequence[Any],
 ) -> None:
     """Hand each capability's ``on_events`` the newly stored events (not the duplicates),
     oldest first, in the ingesting transaction."""
     listeners = [m for _, m in capability_modules("listeners") if hasattr(m, "on_events")]
     if not listeners:
         return
-    by_event_id = {row["event_id"]: row for row in rows}
+    by_event_id = {row.event_id: row for row in rows}
+    program_id = program.id
     events = []
     for row_id, event_id in inserted:
         row = by_event_id[event_id]
         events.append(
             AcceptedEvent(
                 row_id,
-                row["program_id"],
+                program_id,
                 event_id,
-                row["type"],
-                row["member_id"],
-                row["target_member_id"],
-                row["occurred_at"],
-                row["received_at"],
-                row["properties"],
+                row.type,
+                row.member_id,
+                row.target_member_id,
+                row.occurred_at,
+                received_at,
+                row.properties,
             )
         )
     events.sort(key=attrgetter("occurred_at", "id"))

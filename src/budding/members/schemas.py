@@ -6,10 +6,10 @@ import re
 from datetime import datetime
 from typing import Any
 
-import orjson
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from budding.core.db import json_dumps
 from budding.core.i18n import normalise_locale
 
 MAX_PROPERTIES_BYTES = 16 * 1024
@@ -46,7 +46,9 @@ def normalise_email(value: str) -> str:
 
 
 def _json_size(value: Any) -> int:
-    return len(orjson.dumps(value))
+    # json_dumps, not orjson alone: orjson refuses integers beyond 64 bits (a TypeError,
+    # which pydantic does not turn into a field error: it was a 500).
+    return len(json_dumps(value).encode())
 
 
 def check_external_id(v: str) -> str:
