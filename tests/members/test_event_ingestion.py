@@ -335,9 +335,7 @@ def test_stored_events_read_back_as_sent(program: Any, size: int) -> None:
         for sent in raw:
             row = stored[sent["id"]]
             assert names[row.member_id] == sent["member"]
-            assert (names[row.target_member_id] if row.target_member_id else None) == sent[
-                "target"
-            ]
+            assert (names[row.target_member_id] if row.target_member_id else None) == sent["target"]
             assert row.occurred_at == datetime.fromisoformat(sent["occurred_at"])
             assert row.occurred_at.tzinfo is UTC
             assert row.properties == sent["properties"]
