@@ -90,6 +90,11 @@ async def db_session() -> AsyncIterator[Session]:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_finish, session, False)
             raise
+        if not session.in_transaction():
+            # Committed by the route already (the hot paths do): closing only hands the
+            # connection back to the pool, with no I/O, so no thread-pool hop for it.
+            session.close()
+            return
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_finish, session, True)
 
