@@ -6,7 +6,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FIELDS = {"secret_key", "smtp_password", "database_url", "jobs_url"}
@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     magic_link_minutes: int = 15
     session_days: int = 14
     max_request_bytes: int = 2_000_000
+    # PostgreSQL: how many requests of one server process may hold a database session at
+    # once; the others wait their turn in the event loop. 0: twice the CPU cores (at
+    # least 4). More only adds threads contending for the GIL and connections to open.
+    db_concurrency: int = Field(default=0, ge=0)
     secure_cookies: bool = False  # set true behind HTTPS
     # Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto `budding serve`
     # trusts: comma-separated IPs or networks ("10.0.0.5", "10.0.0.0/8"), or "*" for any.
