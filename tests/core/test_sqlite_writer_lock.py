@@ -4,6 +4,7 @@ instead of sleeping in SQLite's busy handler."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -124,3 +125,28 @@ def test_writers_checkpoint_the_wal_after_releasing_the_lock(
     finally:
         raw.close()
     assert busy == 0 and frames == copied
+
+
+def test_a_failed_checkpoint_does_not_fail_the_commit(engines: list[Engine]) -> None:
+    """The checkpoint after a commit is an optimisation: when it fails, the commit that
+    came before it still stands and is reported as done."""
+    from budding.core import db
+
+    first, _ = engines
+    with first.connect() as conn:
+        driver = conn.connection.driver_connection
+        driver.checkpointed_changes = -db.SQLITE_CHECKPOINT_ROWS  # due at the next commit
+        execute = driver.execute
+
+        def failing_checkpoint(sql: str, *args: object) -> object:
+            if "wal_checkpoint" in sql:
+                raise sqlite3.OperationalError("database table is locked")
+            return execute(sql, *args)
+
+        driver.execute = failing_checkpoint
+        conn.execute(text("INSERT INTO t VALUES (7)"))
+        conn.commit()  # does not raise
+        del driver.execute
+        assert driver.checkpointed_changes == driver.total_changes  # it was tried
+    with first.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t WHERE n = 7")).scalar() == 1

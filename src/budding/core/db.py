@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import pkgutil
 import sqlite3
@@ -34,6 +35,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from budding.core.config import get_settings
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -314,7 +317,10 @@ def _writer_lock_connection(lock_path: Path) -> type[sqlite3.Connection]:
             if self.total_changes - done < SQLITE_CHECKPOINT_ROWS:
                 return
             self.checkpointed_changes = self.total_changes
-            self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            try:
+                self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # the commit stands; the backstop checkpoints later
+                log.warning("WAL checkpoint after commit failed", exc_info=True)
 
     return WriterLockedConnection
 
