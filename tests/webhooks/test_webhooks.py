@@ -589,3 +589,118 @@ def test_cli(program: Any, receiver: Receiver) -> None:
     assert r.exit_code == 0
     r = runner.invoke(app, ["webhooks", "remove", str(endpoint_id), "-p", "acme", "--yes"])
     assert r.exit_code == 1 and "no webhook" in r.output
+
+
+def test_api_update_and_rotate_secret(
+    client: Any, anon_client: Any, program: Any, receiver: Receiver
+) -> None:
+    created = client.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url, "event_types": ["reward.issued"], "description": "CRM"},
+    ).json()
+    path = f"/api/v1/webhooks/{created['id']}"
+
+    r = client.patch(path, json={"event_types": ["fraud.flagged", "reward.issued"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["event_types"] == ["fraud.flagged", "reward.issued"]
+    assert r.json()["url"] == receiver.url and r.json()["description"] == "CRM"
+    assert "secret" not in r.json()
+    r = client.patch(path, json={"description": "  Sales CRM "})
+    assert r.json()["description"] == "Sales CRM"
+
+    # Bad input names every bad field and changes nothing.
+    before = client.get(path).json()
+    r = client.patch(path, json={"url": "ftp://x", "event_types": ["nope.nope"]})
+    assert r.status_code == 422
+    assert set(r.json()["error"]["fields"]) == {"url", "event_types"}
+    r = client.patch(path, json={"event_types": []})
+    assert r.status_code == 422 and "event_types" in r.json()["error"]["fields"]
+    assert client.get(path).json() == before
+
+    analyst = make_api_key(program.id, role="analyst")
+    headers = {"Authorization": f"Bearer {analyst}"}
+    assert anon_client.patch(path, json={"description": "x"}, headers=headers).status_code == 403
+    assert anon_client.post(f"{path}/secret", headers=headers).status_code == 403
+
+    r = client.post(f"{path}/secret")
+    assert r.status_code == 200, r.text
+    rotated = r.json()["secret"]
+    assert rotated.startswith("whsec_") and rotated != created["secret"]
+    with unit_of_work() as session:
+        assert service.get_endpoint(session, program.id, created["id"]).secret == rotated
+
+    assert client.delete(path).status_code == 204
+    assert client.patch(path, json={"description": "x"}).status_code == 404
+    assert client.post(f"{path}/secret").status_code == 404
+
+
+def test_retries_go_to_the_new_url_signed_with_the_new_secret(
+    immediate_jobs: None, monkeypatch: pytest.MonkeyPatch, program: Any, receiver: Receiver
+) -> None:
+    """A receiver that moved (and whose secret leaked): the pending retry of an earlier
+    event reaches the new URL, signed with the new secret, which the new receiver checks."""
+    fast_retries(monkeypatch, retries=3, delay=0.5)
+    receiver.fail_first = 100
+    endpoint_id = add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "m1"})
+    (delivery,) = deliveries()
+    assert delivery.status == "pending"
+    moved = Receiver().start()
+    try:
+        with unit_of_work() as session:
+            service.update_endpoint(session, program.id, endpoint_id, url=moved.url)
+            _, moved.secret = service.rotate_secret(session, program.id, endpoint_id)
+
+        def delivered() -> bool:
+            jobs.run_due()
+            return deliveries()[0].status == "delivered"
+
+        wait_for(delivered)
+        assert len(moved.requests) == 1 and moved.requests[0].verified
+        assert moved.requests[0].headers["Budding-Delivery"] == delivery.uid
+        assert len(receiver.requests) == 1  # only the first attempt reached the old URL
+    finally:
+        moved.stop()
+
+
+def test_updating_to_an_internal_address_is_refused(
+    client: Any, program: Any, receiver: Receiver, strict_targets: None
+) -> None:
+    with unit_of_work() as session:
+        endpoint, _ = service.create_endpoint(
+            session,
+            programs.get_program(session, "acme"),
+            url="https://hooks.example.com/in",
+            event_types=["*"],
+        )
+        endpoint_id = endpoint.id
+    r = client.patch(f"/api/v1/webhooks/{endpoint_id}", json={"url": "http://10.0.0.8/in"})
+    assert r.status_code == 422 and set(r.json()["error"]["fields"]) == {"url"}
+    assert client.get(f"/api/v1/webhooks/{endpoint_id}").json()["url"] == (
+        "https://hooks.example.com/in"
+    )
+
+
+def test_cli_update_and_rotate_secret(program: Any, receiver: Receiver) -> None:
+    from budding.core.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    endpoint_id = add_endpoint(receiver, ["reward.issued"])
+    r = runner.invoke(
+        app,
+        ["webhooks", "update", str(endpoint_id), "-p", "acme", "-e", "*", "--description", "All"],
+    )
+    assert r.exit_code == 0, r.output
+    assert f"updated webhook {endpoint_id}" in r.output and "(*)" in r.output
+    r = runner.invoke(app, ["webhooks", "update", str(endpoint_id), "-p", "acme"])
+    assert r.exit_code != 0 and "--url" in r.output
+    r = runner.invoke(app, ["webhooks", "update", str(endpoint_id), "-p", "acme", "--url", "x"])
+    assert r.exit_code == 1 and "url:" in r.output
+    r = runner.invoke(app, ["webhooks", "rotate-secret", str(endpoint_id), "-p", "acme", "--yes"])
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip().splitlines()[-1]
+    assert secret.startswith("whsec_") and secret != receiver.secret
+    with unit_of_work() as session:
+        endpoint = service.get_endpoint(session, program.id, endpoint_id)
+        assert endpoint.secret == secret and endpoint.event_types == ["*"]
+        assert endpoint.description == "All"

@@ -17,6 +17,7 @@ from budding.webhooks.schemas import (
     EndpointIn,
     EndpointList,
     EndpointOut,
+    EndpointPatch,
     EventTypeOut,
 )
 
@@ -92,6 +93,28 @@ def redeliver(delivery_id: str, ctx: ApiContext = API_WRITE) -> Any:
 @router.get("/webhooks/{webhook_id}", response_model=EndpointOut)
 def get_webhook(webhook_id: int, ctx: ApiContext = API) -> Any:
     return service.get_endpoint(ctx.session, ctx.program.id, webhook_id)
+
+
+@router.patch("/webhooks/{webhook_id}", response_model=EndpointOut)
+def update_webhook(webhook_id: int, body: EndpointPatch, ctx: ApiContext = API_WRITE) -> Any:
+    """Change an endpoint's ``url``, ``event_types`` or ``description`` (fields left out
+    stay). Pending retries go to the new URL."""
+    return service.update_endpoint(
+        ctx.session,
+        ctx.program.id,
+        webhook_id,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+    )
+
+
+@router.post("/webhooks/{webhook_id}/secret", response_model=EndpointCreated)
+def rotate_secret(webhook_id: int, ctx: ApiContext = API_WRITE) -> Any:
+    """Replace the endpoint's signing secret; the answer carries the new one, shown only
+    this once. Every attempt from now on is signed with it."""
+    endpoint, secret = service.rotate_secret(ctx.session, ctx.program.id, webhook_id)
+    return EndpointCreated(**EndpointOut.model_validate(endpoint).model_dump(), secret=secret)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)

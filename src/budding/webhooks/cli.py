@@ -1,4 +1,4 @@
-"""``budding webhooks add|list|remove|test|deliveries|redeliver``."""
+"""``budding webhooks add|list|update|rotate-secret|remove|test|deliveries|redeliver``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,57 @@ def list_(program: str = PROGRAM) -> None:
                 e.created_at.isoformat(timespec="seconds"),
             )
         console.print(table)
+
+
+@app.command("update")
+def update(
+    webhook_id: int = typer.Argument(..., help="The endpoint's id, as listed."),
+    program: str = PROGRAM,
+    url: str | None = typer.Option(None, help="A new http(s) URL."),
+    event: list[str] | None = typer.Option(
+        None, "--event", "-e", help="The event types to send from now on (repeat it)."
+    ),
+    description: str | None = typer.Option(None, help="A new description."),
+) -> None:
+    """Change an endpoint's URL, event types or description; pending retries go to the
+    new URL."""
+    from budding.webhooks import service
+
+    if url is None and not event and description is None:
+        raise typer.BadParameter("give --url, --event or --description")
+    with cli_unit_of_work() as session:
+        endpoint = service.update_endpoint(
+            session,
+            get_program(session, program).id,
+            webhook_id,
+            url=url,
+            event_types=event or None,
+            description=description,
+        )
+        summary = f"{endpoint.url} ({', '.join(endpoint.event_types)})"
+    console.print(f"updated webhook {webhook_id}: {summary}")
+
+
+@app.command("rotate-secret")
+def rotate_secret(
+    webhook_id: int = typer.Argument(..., help="The endpoint's id, as listed."),
+    program: str = PROGRAM,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Give an endpoint a new signing secret, printed once; the old one stops working."""
+    from budding.webhooks import service
+
+    if not yes:
+        typer.confirm(
+            f"Replace webhook {webhook_id}'s secret? Its receiver must switch at once.",
+            abort=True,
+        )
+    with cli_unit_of_work() as session:
+        _, secret = service.rotate_secret(session, get_program(session, program).id, webhook_id)
+    err_console.print(
+        f"webhook {webhook_id}: new signing secret (store it now, it is not shown again):"
+    )
+    print(secret)
 
 
 @app.command("remove")

@@ -17,6 +17,14 @@ class EndpointIn(BaseModel):
     description: str = Field("", max_length=200)
 
 
+class EndpointPatch(BaseModel):
+    """The fields to change; those left out stay as they are."""
+
+    url: str | None = Field(None, max_length=2000)
+    event_types: list[str] | None = Field(None, min_length=1, max_length=50)
+    description: str | None = Field(None, max_length=200)
+
+
 class EndpointOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -114,6 +114,34 @@ def check_event_types(event_types: list[str]) -> list[str]:
     return chosen
 
 
+def _checked_fields(
+    url: str | None, event_types: list[str] | None, description: str | None
+) -> tuple[str | None, list[str] | None, str | None]:
+    """The given fields, cleaned; ``ValidationFailed`` naming every bad one."""
+    problems: dict[str, str] = {}
+    clean_url, clean_types = url, event_types
+    if url is not None:
+        try:
+            clean_url = check_url(url)
+        except ValidationFailed as exc:
+            problems.update(exc.fields)
+    if event_types is not None:
+        try:
+            clean_types = check_event_types(event_types)
+        except ValidationFailed as exc:
+            problems.update(exc.fields)
+    if description is not None and len(description) > 200:
+        problems["description"] = "must be at most 200 characters"
+    if problems:
+        name, reason = next(iter(problems.items()))
+        raise ValidationFailed(f"{name}: {reason}", fields=problems)
+    return clean_url, clean_types, None if description is None else description.strip()
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
 def create_endpoint(
     session: Session,
     program: Program,
@@ -123,30 +151,16 @@ def create_endpoint(
     description: str = "",
 ) -> tuple[WebhookEndpoint, str]:
     """Add an endpoint; returns it and its signing secret (shown to the user once)."""
-    problems: dict[str, str] = {}
-    clean_url, clean_types = url, event_types
-    try:
-        clean_url = check_url(url)
-    except ValidationFailed as exc:
-        problems.update(exc.fields)
-    try:
-        clean_types = check_event_types(event_types)
-    except ValidationFailed as exc:
-        problems.update(exc.fields)
-    if len(description) > 200:
-        problems["description"] = "must be at most 200 characters"
-    if problems:
-        name, reason = next(iter(problems.items()))
-        raise ValidationFailed(f"{name}: {reason}", fields=problems)
+    clean_url, clean_types, clean_description = _checked_fields(url, event_types, description)
     if len(list_endpoints(session, program.id)) >= MAX_ENDPOINTS:
         raise TooManyEndpoints(
             f"a program has at most {MAX_ENDPOINTS} webhook endpoints; remove one first"
         )
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    secret = _new_secret()
     endpoint = WebhookEndpoint(
         program_id=program.id,
         url=clean_url,
-        description=description.strip(),
+        description=clean_description,
         secret=secret,
         event_types=clean_types,
         created_at=utcnow(),
@@ -154,6 +168,41 @@ def create_endpoint(
     session.add(endpoint)
     session.flush()
     return endpoint, secret
+
+
+def update_endpoint(
+    session: Session,
+    program_id: int,
+    endpoint_id: int,
+    *,
+    url: str | None = None,
+    event_types: list[str] | None = None,
+    description: str | None = None,
+) -> WebhookEndpoint:
+    """Change an endpoint's URL, event types or description (None: leave it). Checked
+    like a new endpoint's, all or nothing. Deliveries still pending (retries) go to the
+    new URL; events already emitted keep the types they were sent for."""
+    endpoint = get_endpoint(session, program_id, endpoint_id)
+    clean_url, clean_types, clean_description = _checked_fields(url, event_types, description)
+    if clean_url is not None:
+        endpoint.url = clean_url
+    if clean_types is not None:
+        endpoint.event_types = clean_types
+    if clean_description is not None:
+        endpoint.description = clean_description
+    session.flush()
+    return endpoint
+
+
+def rotate_secret(
+    session: Session, program_id: int, endpoint_id: int
+) -> tuple[WebhookEndpoint, str]:
+    """Give an endpoint a new signing secret (shown once), e.g. after a leak. Every
+    attempt from now on, retries of earlier events included, is signed with it."""
+    endpoint = get_endpoint(session, program_id, endpoint_id)
+    endpoint.secret = _new_secret()
+    session.flush()
+    return endpoint, endpoint.secret
 
 
 def list_endpoints(
