@@ -540,6 +540,21 @@ def test_admin_pages_need_the_right_role(anon_client: Any, program: Any) -> None
         data={"csrf_token": result.csrf_token, "url": "https://x.test", "event_types": ["*"]},
     )
     assert r.status_code == 403
+    with unit_of_work() as session:
+        endpoint, secret = service.create_endpoint(
+            session, programs.get_program(session, "acme"), url="https://x.test", event_types=["*"]
+        )
+        endpoint_id = endpoint.id
+    assert f"edit-webhook-{endpoint_id}" not in anon_client.get("/admin/acme/webhooks").text
+    for action in ("edit", "secret"):
+        r = anon_client.post(
+            f"/admin/acme/webhooks/{endpoint_id}/{action}",
+            data={"csrf_token": result.csrf_token, "url": "https://y.test", "event_types": ["*"]},
+        )
+        assert r.status_code == 403
+    with unit_of_work() as session:
+        endpoint = service.get_endpoint(session, program.id, endpoint_id)
+        assert endpoint.url == "https://x.test" and endpoint.secret == secret
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -704,3 +719,47 @@ def test_cli_update_and_rotate_secret(program: Any, receiver: Receiver) -> None:
         endpoint = service.get_endpoint(session, program.id, endpoint_id)
         assert endpoint.secret == secret and endpoint.event_types == ["*"]
         assert endpoint.description == "All"
+
+
+def test_admin_pages_edit_and_rotate_secret(
+    anon_client: Any, program: Any, receiver: Receiver
+) -> None:
+    csrf = login(anon_client)
+    endpoint_id = add_endpoint(receiver, ["reward.issued"])
+    page = anon_client.get("/admin/acme/webhooks").text
+    assert f'data-testid="edit-webhook-{endpoint_id}"' in page
+
+    r = anon_client.post(
+        f"/admin/acme/webhooks/{endpoint_id}/edit",
+        data={"csrf_token": csrf, "url": "gopher://x", "event_types": ["nope.x"]},
+    )
+    assert r.status_code == 422 and "must be an http" in r.text and "unknown: nope.x" in r.text
+    assert f'data-testid="edit-webhook-{endpoint_id}" open' in r.text  # the form stays open
+    with unit_of_work() as session:
+        assert service.get_endpoint(session, program.id, endpoint_id).url == receiver.url
+
+    r = anon_client.post(
+        f"/admin/acme/webhooks/{endpoint_id}/edit",
+        data={
+            "csrf_token": csrf,
+            "url": receiver.url + "?v=2",
+            "description": "Warehouse",
+            "event_types": ["fraud.flagged", "reward.issued"],
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with unit_of_work() as session:
+        endpoint = service.get_endpoint(session, program.id, endpoint_id)
+        assert endpoint.url == receiver.url + "?v=2" and endpoint.description == "Warehouse"
+        assert endpoint.event_types == ["fraud.flagged", "reward.issued"]
+        old_secret = endpoint.secret
+
+    r = anon_client.post(f"/admin/acme/webhooks/{endpoint_id}/secret", data={"csrf_token": csrf})
+    assert r.status_code == 200
+    with unit_of_work() as session:
+        new_secret = service.get_endpoint(session, program.id, endpoint_id).secret
+    assert new_secret != old_secret and new_secret in r.text
+    assert new_secret not in anon_client.get("/admin/acme/webhooks").text  # shown once
+    r = anon_client.post(f"/admin/acme/webhooks/{endpoint_id}/secret", follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token

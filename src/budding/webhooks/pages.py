@@ -100,6 +100,60 @@ def add_endpoint(
     )
 
 
+@router.post("/admin/{slug}/webhooks/{webhook_id}/edit")
+def edit_endpoint(
+    request: Request,
+    slug: str,
+    webhook_id: int,
+    url: str = Form(""),
+    description: str = Form(""),
+    event_types: list[str] = Form([]),
+    ctx: StaffContext = STAFF,
+) -> Response:
+    ctx.require_manage()
+    program = ctx.program(slug)
+    try:
+        service.update_endpoint(
+            ctx.session,
+            program.id,
+            webhook_id,
+            url=url,
+            event_types=event_types,
+            description=description,
+        )
+    except ValidationFailed as exc:
+        edit = {
+            "id": webhook_id,
+            "url": url,
+            "description": description,
+            "event_types": event_types,
+        }
+        return _endpoints_page(
+            request, ctx, program, status_code=422, edit=edit, edit_errors=exc.fields
+        )
+    return RedirectResponse(f"/admin/{program.slug}/webhooks", status_code=303)
+
+
+@router.post("/admin/{slug}/webhooks/{webhook_id}/secret")
+def rotate_secret(
+    request: Request, slug: str, webhook_id: int, ctx: StaffContext = STAFF
+) -> Response:
+    ctx.require_manage()
+    program = ctx.program(slug)
+    endpoint, secret = service.rotate_secret(ctx.session, program.id, webhook_id)
+    return _endpoints_page(
+        request,
+        ctx,
+        program,
+        created=endpoint,
+        secret=secret,
+        flash=gettext(
+            "New signing secret. Copy it now: it is not shown again, and deliveries are "
+            "signed with it from now on."
+        ),
+    )
+
+
 @router.post("/admin/{slug}/webhooks/{webhook_id}/remove")
 def remove_endpoint(slug: str, webhook_id: int, ctx: StaffContext = STAFF) -> Response:
     ctx.require_manage()
