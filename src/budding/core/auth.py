@@ -77,9 +77,9 @@ async def db_session() -> AsyncIterator[Session]:
     the connection pool holds or half the thread pool) or one (SQLite, one writer; per
     process, the processes then queue on the database's writer lock) hold a session at
     once. (Twenty at once on two cores made single-event POSTs at 200/s wait on each
-    other for the GIL and for connections opened in bursts: p50 30 ms, p99 0.4 s.) Work that needs no database
-    (validating a batch of events) belongs in a dependency listed before the session's,
-    so that it happens before the gate. Without it,
+    other for the GIL and for connections opened in bursts: p50 30 ms, p99 0.4 s.)
+    Work that needs no database (validating a batch of events) belongs in a dependency
+    listed before the session's, so that it happens before the gate. Without it,
     requests waiting for a connection, for SQLite's write lock or for a row
     another request inserted filled every pool thread, while the requests they
     waited for needed a thread to finish: 50 concurrent batches deadlocked
