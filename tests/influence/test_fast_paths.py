@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-
 import networkx as nx
 import numpy as np
 import pytest
+from tests.influence.test_spread_exact import exact_ic
 
 from budding.influence import Graph, LocalExecutor, centrality, expected_reach, pagerank
 from budding.influence.probability import edge_probabilities
 from budding.influence.rrsets import RRSampler, RRSets, max_coverage
-
-
-def exact_ic(n: int, edges: list[tuple[int, int]], probs: list[float], seeds: list[int]) -> float:
-    """Expected IC spread by enumerating every live-edge world."""
-    total = 0.0
-    for live in itertools.product([False, True], repeat=len(edges)):
-        weight = 1.0
-        adj: list[list[int]] = [[] for _ in range(n)]
-        for (u, v), p, on in zip(edges, probs, live, strict=True):
-            weight *= p if on else 1 - p
-            if on:
-                adj[u].append(v)
-        seen = set(seeds)
-        stack = list(seeds)
-        while stack:
-            for v in adj[stack.pop()]:
-                if v not in seen:
-                    seen.add(v)
-                    stack.append(v)
-        total += weight * len(seen)
-    return total
 
 
 def tiny_graph(n: int, edges: list[tuple[int, int]], probs: list[float]) -> Graph:

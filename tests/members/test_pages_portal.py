@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,20 +16,8 @@ from budding.members import service
 from budding.members.models import MagicLink, Member
 from budding.members.portal import LOCALE_COOKIE
 from budding.programs.service import get_program
-from tests.mailsink import MailSink, mail_sink
+from tests.mailsink import MailSink
 from tests.members.test_pages import add_member
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailSink]:
-    with mail_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def ann(program) -> str:
-    add_member(external_id="ann", name="Ann", email="ann@example.com")
-    return "ann@example.com"
 
 
 def _member(external_id: str = "ann") -> Member:

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from budding.core.auth import MEMBER_COOKIE, member_cookie_value
 from budding.core.db import unit_of_work
 from budding.members import service
 from budding.programs.service import get_program
-from tests.mailsink import MailSink, mail_sink
-from tests.members.test_pages import add_member
 from tests.members.test_pages_portal import _csrf, sign_in
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailSink]:
-    with mail_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def ann(program) -> str:
-    add_member(external_id="ann", name="Ann", email="ann@example.com")
-    return "ann@example.com"
 
 
 def _copy(app: Any, cookie: str) -> Any:

@@ -65,7 +65,8 @@ def test_a_waitlist_join_passes_the_network_of_its_ip(client) -> None:  # type: 
     assert row.network_hash == fraud.hash_network("198.51.100.9")
 
 
-def test_an_attributed_signup_passes_the_network_of_its_ip(client) -> None:  # type: ignore[no-untyped-def]
+def _dee_signs_up(client, properties: dict[str, Any]) -> Any:  # type: ignore[no-untyped-def]
+    """Dee, referred by Ann's code, sends a signup event carrying ``properties``."""
     code = _member_code(client, "ann")
     client.post("/api/v1/members", json={"external_id": "dee", "email": "dee@example.net"})
     event = {
@@ -73,25 +74,21 @@ def test_an_attributed_signup_passes_the_network_of_its_ip(client) -> None:  # t
         "type": "signup",
         "member": "dee",
         "occurred_at": datetime.now(UTC).isoformat(),
-        "properties": {"referral_code": code, "ip": "192.0.2.44"},
+        "properties": {"referral_code": code, **properties},
     }
-    r = client.post("/api/v1/events", json={"events": [event]})
+    return client.post("/api/v1/events", json={"events": [event]})
+
+
+def test_an_attributed_signup_passes_the_network_of_its_ip(client) -> None:  # type: ignore[no-untyped-def]
+    r = _dee_signs_up(client, {"ip": "192.0.2.44"})
     assert r.status_code == 200, r.text
     (row,) = _assessments()
     assert row.network_hash == fraud.hash_network("192.0.2.44")
 
 
 def test_a_given_network_hash_is_kept(client) -> None:  # type: ignore[no-untyped-def]
-    code = _member_code(client, "ann")
-    client.post("/api/v1/members", json={"external_id": "dee", "email": "dee@example.net"})
-    event = {
-        "id": "signup-dee",
-        "type": "signup",
-        "member": "dee",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "properties": {"referral_code": code, "ip": "192.0.2.44", "network_hash": "asn-64500"},
-    }
-    assert client.post("/api/v1/events", json={"events": [event]}).status_code == 200
+    r = _dee_signs_up(client, {"ip": "192.0.2.44", "network_hash": "asn-64500"})
+    assert r.status_code == 200
     (row,) = _assessments()
     assert row.network_hash == "asn-64500"
 

@@ -398,8 +398,7 @@ def _insert_new_sqlite(
         for r in rows
     ]
     if len(rows) <= _SQLITE_RETURNING_ROWS:
-        returning = _SQLITE_INSERT + " RETURNING id, event_id"
-        return [row for v in values for row in driver.execute(returning, v).fetchall()]
+        return [row for v in values for row in driver.execute(_SQLITE_RETURNING, v).fetchall()]
     largest = driver.execute("SELECT max(id) FROM events").fetchone()[0] or 0
     before = driver.total_changes
     driver.executemany(_SQLITE_INSERT, values)
@@ -428,6 +427,7 @@ _SQLITE_INSERT = (
     " occurred_at, received_at, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (program_id, event_id) DO NOTHING"
 )
+_SQLITE_RETURNING = _SQLITE_INSERT + " RETURNING id, event_id"
 _SQLITE_NEW_IDS = select(_EVENTS.c.id, _EVENTS.c.event_id).where(
     _EVENTS.c.program_id == bindparam("program_id"),
     _EVENTS.c.id > bindparam("largest"),

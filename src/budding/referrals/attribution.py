@@ -175,52 +175,35 @@ def record_referral(
     conflict on the referee's unique key (no other transaction can see them)."""
     if referrer_id == referee_id:
         return None
-    if new_referee:
-        generation = _generation_of(session, program.id, referrer_id) + 1
-        now = utcnow()
-        ref = Referral(
-            program_id=program.id,
-            referrer_member_id=referrer_id,
-            referee_member_id=referee_id,
-            source=source,
-            code_id=code_id,
-            invite_id=invite_id,
-            click_id=click_id,
-            channel=check_channel(channel),
-            generation=generation,
-            status=status,
-            status_reason="",
-            fraud_reasons=list(fraud_reasons),
-            signed_up_at=signed_up_at,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(ref)
-        session.flush()
-        return _stored(session, program, ref, assessment_id, signed_up_at)
-    if _is_ancestor(session, program.id, referee_id, referrer_id):
+    if not new_referee and _is_ancestor(session, program.id, referee_id, referrer_id):
         return None
     generation = _generation_of(session, program.id, referrer_id) + 1
     now = utcnow()
+    values: dict[str, Any] = {
+        "program_id": program.id,
+        "referrer_member_id": referrer_id,
+        "referee_member_id": referee_id,
+        "source": source,
+        "code_id": code_id,
+        "invite_id": invite_id,
+        "click_id": click_id,
+        "channel": check_channel(channel),
+        "generation": generation,
+        "status": status,
+        "status_reason": "",
+        "fraud_reasons": list(fraud_reasons),
+        "signed_up_at": signed_up_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if new_referee:
+        ref = Referral(**values)
+        session.add(ref)
+        session.flush()
+        return _stored(session, program, ref, assessment_id, signed_up_at)
     inserted = session.execute(
         dialect_insert(session, Referral)
-        .values(
-            program_id=program.id,
-            referrer_member_id=referrer_id,
-            referee_member_id=referee_id,
-            source=source,
-            code_id=code_id,
-            invite_id=invite_id,
-            click_id=click_id,
-            channel=check_channel(channel),
-            generation=generation,
-            status=status,
-            status_reason="",
-            fraud_reasons=list(fraud_reasons),
-            signed_up_at=signed_up_at,
-            created_at=now,
-            updated_at=now,
-        )
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["program_id", "referee_member_id"])
         .returning(Referral.id)
     ).scalar()
