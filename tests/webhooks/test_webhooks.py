@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from budding.core import jobs
-from budding.core.db import unit_of_work
+from budding.core.db import unit_of_work, utcnow
+from budding.core.errors import ValidationFailed
 from budding.jobs.models import JobRecord
 from budding.programs import service as programs
 from budding.webhooks import service
@@ -763,3 +765,147 @@ def test_admin_pages_edit_and_rotate_secret(
     assert new_secret not in anon_client.get("/admin/acme/webhooks").text  # shown once
     r = anon_client.post(f"/admin/acme/webhooks/{endpoint_id}/secret", follow_redirects=False)
     assert r.status_code == 403  # no CSRF token
+
+
+# --- rotating a secret with an overlap ---------------------------------------------------
+
+
+def test_signature_header_with_several_secrets() -> None:
+    body, now = b'{"id":"evt_1"}', 1_800_000_000
+    header = signature_header(["whsec_new", "whsec_old"], now, body)
+    assert header == f"t={now},v1={sign('whsec_new', now, body)},v1={sign('whsec_old', now, body)}"
+    for secret in ("whsec_new", "whsec_old"):
+        assert verify_signature(secret, header, body, now=now) == now
+    with pytest.raises(InvalidSignature, match="no signature matches"):
+        verify_signature("whsec_other", header, body, now=now)
+
+
+def test_overlap_signs_with_both_secrets_until_it_ends(
+    immediate_jobs: None, program: Any, receiver: Receiver
+) -> None:
+    """A routine rotation: the receiver still on the old secret keeps accepting deliveries
+    while the overlap lasts; one already on the new secret accepts them too. Afterwards
+    only the new secret signs."""
+    endpoint_id = add_endpoint(receiver, ["*"])
+    old_secret = receiver.secret
+    with unit_of_work() as session:
+        endpoint, new_secret = service.rotate_secret(
+            session, program.id, endpoint_id, keep_previous=timedelta(hours=24)
+        )
+        until = endpoint.previous_secret_signs_until
+        assert until is not None and timedelta(hours=23) < until - utcnow() <= timedelta(hours=24)
+    emit("reward.issued", {"member": "m1"})
+    wait_for(lambda: len(receiver.requests) == 1)
+    first = receiver.requests[0]
+    assert first.verified and first.answered == 200  # checked with the old secret
+    header = first.headers["Budding-Signature"]
+    assert header.count("v1=") == 2
+    assert verify_signature(new_secret, header, first.body, tolerance=0)
+
+    # The overlap is over: the old secret no longer signs, and its receiver refuses.
+    with unit_of_work() as session:
+        service.get_endpoint(session, program.id, endpoint_id).previous_secret_expires_at = (
+            utcnow() - timedelta(seconds=1)
+        )
+    emit("reward.issued", {"member": "m2"})
+    wait_for(lambda: len(receiver.requests) == 2)
+    second = receiver.requests[1]
+    assert second.headers["Budding-Signature"].count("v1=") == 1 and not second.verified
+    assert verify_signature(new_secret, second.headers["Budding-Signature"], second.body)
+    with pytest.raises(InvalidSignature):
+        verify_signature(old_secret, second.headers["Budding-Signature"], second.body)
+
+
+def test_rotating_again_keeps_only_the_secret_it_replaces(program: Any) -> None:
+    with unit_of_work() as session:
+        endpoint, first = service.create_endpoint(
+            session, program, url="https://hooks.example.com/in", event_types=["*"]
+        )
+        endpoint_id = endpoint.id
+        _, second = service.rotate_secret(
+            session, program.id, endpoint_id, keep_previous=timedelta(days=7)
+        )
+        endpoint, third = service.rotate_secret(
+            session, program.id, endpoint_id, keep_previous=timedelta(hours=1)
+        )
+        assert endpoint.signing_secrets(utcnow()) == [third, second]
+        assert first not in endpoint.signing_secrets(utcnow())
+        endpoint, fourth = service.rotate_secret(session, program.id, endpoint_id)
+        assert endpoint.signing_secrets(utcnow()) == [fourth]
+        assert endpoint.previous_secret_signs_until is None
+
+
+@pytest.mark.parametrize("keep", [timedelta(seconds=-1), timedelta(days=7, seconds=1)])
+def test_an_overlap_out_of_range_is_refused_and_changes_nothing(
+    program: Any, keep: timedelta
+) -> None:
+    with unit_of_work() as session:
+        endpoint, secret = service.create_endpoint(
+            session, program, url="https://hooks.example.com/in", event_types=["*"]
+        )
+        endpoint_id = endpoint.id
+    with pytest.raises(ValidationFailed) as caught, unit_of_work() as session:
+        service.rotate_secret(session, program.id, endpoint_id, keep_previous=keep)
+    assert caught.value.fields == {"keep_previous": "must be between 0 and 168 hours"}
+    with unit_of_work() as session:
+        endpoint = service.get_endpoint(session, program.id, endpoint_id)
+        assert endpoint.secret == secret and endpoint.previous_secret is None
+
+
+def test_api_rotate_secret_with_an_overlap(client: Any, program: Any, receiver: Receiver) -> None:
+    endpoint_id = add_endpoint(receiver, ["*"])
+    path = f"/api/v1/webhooks/{endpoint_id}"
+    assert client.get(path).json()["previous_secret_signs_until"] is None
+
+    r = client.post(f"{path}/secret", json={"keep_previous_hours": 500})
+    assert r.status_code == 422 and set(r.json()["error"]["fields"]) == {"keep_previous_hours"}
+    with unit_of_work() as session:
+        assert service.get_endpoint(session, program.id, endpoint_id).secret == receiver.secret
+
+    r = client.post(f"{path}/secret", json={"keep_previous_hours": 24})
+    assert r.status_code == 200, r.text
+    until = r.json()["previous_secret_signs_until"]
+    assert until is not None and client.get(path).json()["previous_secret_signs_until"] == until
+    with unit_of_work() as session:
+        endpoint = service.get_endpoint(session, program.id, endpoint_id)
+        assert endpoint.signing_secrets(utcnow()) == [r.json()["secret"], receiver.secret]
+    assert receiver.secret not in r.text  # the old secret is never shown
+
+    r = client.post(f"{path}/secret", json={})
+    assert r.status_code == 200 and r.json()["previous_secret_signs_until"] is None
+
+
+def test_cli_rotate_secret_with_an_overlap(program: Any, receiver: Receiver) -> None:
+    from budding.core.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    endpoint_id = add_endpoint(receiver, ["*"])
+    args = ["webhooks", "rotate-secret", str(endpoint_id), "-p", "acme", "--yes"]
+    r = runner.invoke(app, [*args, "--keep-previous", "1000"])
+    assert r.exit_code == 1 and "keep_previous: must be between 0 and 168 hours" in r.output
+    r = runner.invoke(app, [*args, "--keep-previous", "2"])
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip().splitlines()[-1]
+    with unit_of_work() as session:
+        endpoint = service.get_endpoint(session, program.id, endpoint_id)
+        assert endpoint.signing_secrets(utcnow()) == [secret, receiver.secret]
+
+
+def test_admin_page_rotates_with_an_overlap(
+    anon_client: Any, program: Any, receiver: Receiver
+) -> None:
+    csrf = login(anon_client)
+    endpoint_id = add_endpoint(receiver, ["*"])
+    page = anon_client.get("/admin/acme/webhooks").text
+    assert f'data-testid="keep-previous-{endpoint_id}"' in page
+    assert f'data-testid="old-secret-{endpoint_id}"' not in page
+    r = anon_client.post(
+        f"/admin/acme/webhooks/{endpoint_id}/secret",
+        data={"csrf_token": csrf, "keep_previous_hours": "24"},
+    )
+    assert r.status_code == 200 and "with the old one until the time shown" in r.text
+    assert f'data-testid="old-secret-{endpoint_id}"' in r.text
+    with unit_of_work() as session:
+        endpoint = service.get_endpoint(session, program.id, endpoint_id)
+        assert endpoint.previous_secret == receiver.secret
+        assert endpoint.secret in r.text and receiver.secret not in r.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -19,6 +20,7 @@ from budding.webhooks.schemas import (
     EndpointOut,
     EndpointPatch,
     EventTypeOut,
+    SecretRotation,
 )
 
 router = APIRouter(tags=["webhooks"])
@@ -110,10 +112,16 @@ def update_webhook(webhook_id: int, body: EndpointPatch, ctx: ApiContext = API_W
 
 
 @router.post("/webhooks/{webhook_id}/secret", response_model=EndpointCreated)
-def rotate_secret(webhook_id: int, ctx: ApiContext = API_WRITE) -> Any:
+def rotate_secret(
+    webhook_id: int, body: SecretRotation | None = None, ctx: ApiContext = API_WRITE
+) -> Any:
     """Replace the endpoint's signing secret; the answer carries the new one, shown only
-    this once. Every attempt from now on is signed with it."""
-    endpoint, secret = service.rotate_secret(ctx.session, ctx.program.id, webhook_id)
+    this once. Every attempt from now on is signed with it, and also with the old one
+    for ``keep_previous_hours`` (default 0: the old one stops at once)."""
+    hours = body.keep_previous_hours if body is not None else 0
+    endpoint, secret = service.rotate_secret(
+        ctx.session, ctx.program.id, webhook_id, keep_previous=timedelta(hours=hours)
+    )
     return EndpointCreated(**EndpointOut.model_validate(endpoint).model_dump(), secret=secret)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import typer
 from rich.table import Table
 
@@ -92,18 +94,35 @@ def update(
 def rotate_secret(
     webhook_id: int = typer.Argument(..., help="The endpoint's id, as listed."),
     program: str = PROGRAM,
+    keep_previous: int = typer.Option(
+        0,
+        "--keep-previous",
+        metavar="HOURS",
+        help="Hours the old secret keeps signing too, while the receiver switches "
+        "(0, the default: it stops at once, as after a leak).",
+    ),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
-    """Give an endpoint a new signing secret, printed once; the old one stops working."""
+    """Give an endpoint a new signing secret, printed once."""
     from budding.webhooks import service
 
     if not yes:
         typer.confirm(
-            f"Replace webhook {webhook_id}'s secret? Its receiver must switch at once.",
+            f"Replace webhook {webhook_id}'s secret? "
+            + (
+                f"The old one keeps signing for {keep_previous} hours."
+                if keep_previous
+                else "Its receiver must switch at once."
+            ),
             abort=True,
         )
     with cli_unit_of_work() as session:
-        _, secret = service.rotate_secret(session, get_program(session, program).id, webhook_id)
+        _, secret = service.rotate_secret(
+            session,
+            get_program(session, program).id,
+            webhook_id,
+            keep_previous=timedelta(hours=keep_previous),
+        )
     err_console.print(
         f"webhook {webhook_id}: new signing secret (store it now, it is not shown again):"
     )

@@ -28,6 +28,10 @@ class WebhookEndpoint(Base):
     description: Mapped[str] = mapped_column(String(200), default="")
     # The HMAC key; it must be stored to sign with it, and is shown once, when created.
     secret: Mapped[str] = mapped_column(String(100))
+    # The secret it replaced, still signing (beside the new one) until the time given, so
+    # a receiver can switch without missing a delivery; None once rotated without overlap.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Subscribed event types; ["*"] is every type.
     event_types: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -35,6 +39,22 @@ class WebhookEndpoint(Base):
 
     def subscribes_to(self, event_type: str) -> bool:
         return "*" in self.event_types or event_type in self.event_types
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets that sign an attempt made at ``now``: the current one first."""
+        if self.previous_secret and self.previous_secret_until(now) is not None:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    def previous_secret_until(self, now: datetime) -> datetime | None:
+        """When the replaced secret stops signing, if it still signs at ``now``."""
+        expires = self.previous_secret_expires_at
+        return expires if expires is not None and expires > now else None
+
+    @property
+    def previous_secret_signs_until(self) -> datetime | None:
+        """:meth:`previous_secret_until` now (the API and pages show it; never the secret)."""
+        return self.previous_secret_until(utcnow())
 
 
 class WebhookDelivery(Base):

@@ -136,11 +136,17 @@ def edit_endpoint(
 
 @router.post("/admin/{slug}/webhooks/{webhook_id}/secret")
 def rotate_secret(
-    request: Request, slug: str, webhook_id: int, ctx: StaffContext = STAFF
+    request: Request,
+    slug: str,
+    webhook_id: int,
+    keep_previous_hours: int = Form(0),
+    ctx: StaffContext = STAFF,
 ) -> Response:
     ctx.require_manage()
     program = ctx.program(slug)
-    endpoint, secret = service.rotate_secret(ctx.session, program.id, webhook_id)
+    endpoint, secret = service.rotate_secret(
+        ctx.session, program.id, webhook_id, keep_previous=timedelta(hours=keep_previous_hours)
+    )
     return _endpoints_page(
         request,
         ctx,
@@ -148,6 +154,11 @@ def rotate_secret(
         created=endpoint,
         secret=secret,
         flash=gettext(
+            "New signing secret. Copy it now: it is not shown again. Deliveries are signed "
+            "with it, and with the old one until the time shown beside the webhook."
+        )
+        if keep_previous_hours
+        else gettext(
             "New signing secret. Copy it now: it is not shown again, and deliveries are "
             "signed with it from now on."
         ),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from budding.webhooks.service import MAX_SECRET_OVERLAP
 
 
 class EndpointIn(BaseModel):
@@ -25,6 +27,17 @@ class EndpointPatch(BaseModel):
     description: str | None = Field(None, max_length=200)
 
 
+class SecretRotation(BaseModel):
+    keep_previous_hours: int = Field(
+        0,
+        ge=0,
+        le=MAX_SECRET_OVERLAP // timedelta(hours=1),
+        description="Hours the replaced secret keeps signing beside the new one, so the "
+        "receiver can switch without missing a delivery (0: it stops at once, e.g. after "
+        "a leak; at most 168, a week)",
+    )
+
+
 class EndpointOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -33,6 +46,9 @@ class EndpointOut(BaseModel):
     description: str
     event_types: list[str]
     created_at: datetime
+    previous_secret_signs_until: datetime | None = Field(
+        None, description="While a replaced secret still signs too: until when (never the secret)"
+    )
 
 
 class EndpointCreated(EndpointOut):

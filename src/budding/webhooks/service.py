@@ -8,7 +8,7 @@ import importlib
 import re
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +45,8 @@ EVENT_TYPES: dict[str, str] = {
 TEST_EVENT = "webhook.test"
 ALL_EVENTS = "*"
 MAX_ENDPOINTS = 20
+# How long a replaced signing secret may keep signing beside the new one, at most.
+MAX_SECRET_OVERLAP = timedelta(days=7)
 MAX_BODY_BYTES = 256 * 1024
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
@@ -195,11 +197,31 @@ def update_endpoint(
 
 
 def rotate_secret(
-    session: Session, program_id: int, endpoint_id: int
+    session: Session,
+    program_id: int,
+    endpoint_id: int,
+    *,
+    keep_previous: timedelta = timedelta(0),
 ) -> tuple[WebhookEndpoint, str]:
-    """Give an endpoint a new signing secret (shown once), e.g. after a leak. Every
-    attempt from now on, retries of earlier events included, is signed with it."""
+    """Give an endpoint a new signing secret (shown once). Every attempt from now on,
+    retries of earlier events included, is signed with it.
+
+    With ``keep_previous`` (at most :data:`MAX_SECRET_OVERLAP`), the replaced secret
+    signs too until then: each attempt carries one ``v1=`` signature per secret, so a
+    receiver still checking the old one accepts it while it switches. Without it
+    (after a leak) the old secret stops at once. Only the secret being replaced is
+    kept: rotating again during an overlap ends the older one's.
+    """
+    if not timedelta(0) <= keep_previous <= MAX_SECRET_OVERLAP:
+        hours = int(MAX_SECRET_OVERLAP.total_seconds() // 3600)
+        raise field("keep_previous", f"must be between 0 and {hours} hours")
     endpoint = get_endpoint(session, program_id, endpoint_id)
+    if keep_previous:
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_expires_at = utcnow() + keep_previous
+    else:
+        endpoint.previous_secret = None
+        endpoint.previous_secret_expires_at = None
     endpoint.secret = _new_secret()
     session.flush()
     return endpoint, endpoint.secret

@@ -2,7 +2,8 @@
 
 Every delivery carries ``Budding-Signature: t=<unix seconds>,v1=<hex>``, where
 ``<hex>`` is the HMAC-SHA256, keyed with the endpoint's secret, of
-``"<t>.<raw request body>"``. Check it on the raw body, before parsing the JSON::
+``"<t>.<raw request body>"``. While a replaced secret still signs (a rotation with
+an overlap), there is one ``v1=`` per secret; a receiver accepts any that matches. Check it on the raw body, before parsing the JSON::
 
     from budding.webhooks.signing import InvalidSignature, verify_signature
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 
 __all__ = ["DEFAULT_TOLERANCE", "InvalidSignature", "sign", "signature_header", "verify_signature"]
 
@@ -35,9 +37,12 @@ def sign(secret: str, timestamp: int, body: bytes | str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, timestamp: int, body: bytes | str) -> str:
-    """The ``Budding-Signature`` header value: ``t=<timestamp>,v1=<hex>``."""
-    return f"t={int(timestamp)},v1={sign(secret, timestamp, body)}"
+def signature_header(secret: str | Sequence[str], timestamp: int, body: bytes | str) -> str:
+    """The ``Budding-Signature`` header value: ``t=<timestamp>,v1=<hex>``, with one
+    ``v1=`` for each of several secrets (in the order given)."""
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    signatures = ",".join(f"v1={sign(key, timestamp, body)}" for key in keys)
+    return f"t={int(timestamp)},{signatures}"
 
 
 def verify_signature(

@@ -95,7 +95,8 @@ def _attempt(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
             removed = True
         else:
             removed = False
-            url, secret, body = endpoint.url, endpoint.secret, delivery.body
+            url, body = endpoint.url, delivery.body
+            secrets = endpoint.signing_secrets(utcnow())
             uid, event_type, number = delivery.uid, delivery.event_type, delivery.attempts + 1
     if removed:
         raise JobFailed("the endpoint was removed")
@@ -107,7 +108,7 @@ def _attempt(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
         "Budding-Delivery": uid,
         "Budding-Timestamp": str(timestamp),
         "Budding-Attempt": str(number),
-        "Budding-Signature": signature_header(secret, timestamp, body),
+        "Budding-Signature": signature_header(secrets, timestamp, body),
     }
     started_at = utcnow()
     outcome = post(url, body, headers)
