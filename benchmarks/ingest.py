@@ -53,7 +53,6 @@ import asyncio
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,6 +68,7 @@ from typing import Any, cast
 import httpx
 import numpy as np
 import orjson
+from loadgen import client_gc_paused, free_port
 from rich.console import Console
 from rich.table import Table
 
@@ -201,12 +201,6 @@ def fresh_database(url: str) -> tuple[int, str]:
         program = programs.create_program(session, slug="bench", name="Benchmark")
         key = accounts.create_api_key(session, program_id=program.id, name="bench").secret
         return program.id, key
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -478,14 +472,16 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
             f"  POST /api/v1/events: {len(api_payloads)} batches of {args.batch} "
             f"from {args.threads} threads"
         )
-        api_s, accepted = post_batches(base, key, api_payloads, args.threads)
+        with client_gc_paused():
+            api_s, accepted = post_batches(base, key, api_payloads, args.threads)
         if accepted != args.events:
             raise RuntimeError(f"accepted {accepted} of {args.events} events")
         result.api_eps = accepted / api_s
         result.events = accepted
 
         console.print(f"  single-event POSTs open loop at {args.rate:g}/s for {args.duration:g} s")
-        lat, errors, sent = open_loop_latency(base, key, latency_events, args.rate)
+        with client_gc_paused():
+            lat, errors, sent = open_loop_latency(base, key, latency_events, args.rate)
     ms = np.array(lat) * 1000
     result.latency_ms = {
         "p50": float(np.percentile(ms, 50)),

@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+from loadgen import client_gc_paused, free_port
 from rich.console import Console
 from rich.table import Table
 
@@ -145,12 +146,6 @@ def count_clicks(url: str, program_id: int) -> int:
                 .where(ReferralClick.program_id == program_id)
             ).scalar_one()
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree_cpu_seconds(root: int) -> float:
@@ -424,7 +419,10 @@ def run_backend(
         )
         reqs = redirect_requests(fx.codes, port, 50_000, seed=2)
         cpu_before = tree_cpu_seconds(pid)
-        ok, errors, secs = run_async(closed_loop(port, reqs, args.connections, args.duration, 302))
+        with client_gc_paused():
+            ok, errors, secs = run_async(
+                closed_loop(port, reqs, args.connections, args.duration, 302)
+            )
         result.server_cpu_ms = (tree_cpu_seconds(pid) - cpu_before) * 1000 / max(ok, 1)
         stored = count_clicks(url, fx.program_id) - before
         result.redirects_per_s = ok / secs
@@ -435,7 +433,8 @@ def run_backend(
         console.print(f"  GET /r/{{code}} open loop at {args.rate:g}/s for {args.latency_s:g} s")
         before = count_clicks(url, fx.program_id)
         reqs = redirect_requests(fx.codes, port, int(args.rate * args.latency_s), seed=3)
-        lat, lat_errors, sent = run_async(open_loop(port, reqs, args.rate, 302))
+        with client_gc_paused():
+            lat, lat_errors, sent = run_async(open_loop(port, reqs, args.rate, 302))
         stored_lat = count_clicks(url, fx.program_id) - before
         ms = np.array(lat) * 1000
         result.latency_ms = {
@@ -478,7 +477,8 @@ def run_backend(
             await asyncio.gather(*(worker() for _ in range(min(args.connections, 32))))
             return ok, bad, time.perf_counter() - started
 
-        ok, bad, secs = run_async(redeem_all())
+        with client_gc_paused():
+            ok, bad, secs = run_async(redeem_all())
         result.redemptions = ok
         result.redemption_errors = bad
         result.redemptions_per_s = ok / secs

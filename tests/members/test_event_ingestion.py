@@ -340,3 +340,55 @@ def test_stored_events_read_back_as_sent(program: Any, size: int) -> None:
             assert row.occurred_at.tzinfo is UTC
             assert row.properties == sent["properties"]
             assert row.received_at.tzinfo is UTC
+
+
+def test_the_first_route_answers_as_the_documented_route(
+    app: Any, program: Any, other_program: Any
+) -> None:
+    """POST /api/v1/events is served by a plain Starlette route matched first
+    (members/api.py); every answer, good or bad, is the one the FastAPI route it stands
+    in for gives (that route, with the first one taken out), each on a program of its own."""
+    from fastapi.testclient import TestClient
+
+    from budding.core.web import create_app
+    from budding.members import api
+    from tests.factories import make_api_key
+
+    assert app.router.routes[1] is api.FIRST_ROUTES[0]  # after /r/{code}
+    documented = create_app()
+    documented.router.routes = [r for r in documented.router.routes if r not in api.FIRST_ROUTES]
+    no_key: dict[str, str] = {}
+    json_type = {"content-type": "application/json"}
+    requests: list[tuple[dict[str, str] | None, dict[str, Any]]] = [
+        # (headers instead of the program's key, request)
+        (no_key, {"json": {"events": _batch(range(3))}}),  # 401 before the body is read
+        ({"Authorization": "Bearer bud_x_y"}, {"json": {"events": "x"}}),  # the body first
+        (None, {"content": b"{nope", "headers": json_type}),
+        (None, {"content": b"", "headers": json_type}),
+        (None, {"json": {}}),
+        (None, {"json": {"events": "x"}}),
+        (None, {"json": [1, 2]}),
+        (None, {"json": {"events": [{"id": "e1"}, 7, *_batch(range(2))]}}),
+        (None, {"json": {"events": _batch(range(1001))}}),
+        (None, {"json": {"events": _batch(range(3))}}),
+        (None, {"json": {"events": _batch(range(4))}}),  # 3 of them stored already
+    ]
+    statuses = set()
+    with TestClient(app) as fast, TestClient(documented) as reference:
+        fast_key = {"Authorization": f"Bearer {make_api_key(program.id)}"}
+        reference_key = {"Authorization": f"Bearer {make_api_key(other_program.id)}"}
+        for instead, request in requests:
+            extra = request.pop("headers", {})
+            got = fast.post(
+                "/api/v1/events",
+                **request,
+                headers={**(instead if instead is not None else fast_key), **extra},
+            )
+            want = reference.post(
+                "/api/v1/events",
+                **request,
+                headers={**(instead if instead is not None else reference_key), **extra},
+            )
+            assert (got.status_code, got.json()) == (want.status_code, want.json()), request
+            statuses.add(got.status_code)
+    assert statuses == {200, 400, 401, 413, 422}

@@ -38,6 +38,17 @@ class BadRequest(BuddingError):
     status, code = 400, "bad_request"
 
 
+class MalformedJson(BadRequest):
+    """The request body is not JSON; ``detail`` is the parser's reason."""
+
+    code = "malformed_json"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "the request body is not valid JSON", fields={"body": f"is not valid JSON: {detail}"}
+        )
+
+
 class Unauthorized(BuddingError):
     status, code = 401, "unauthorized"
 

@@ -23,7 +23,7 @@ from budding.core import i18n
 from budding.core.auth import LoginRequired
 from budding.core.config import get_settings
 from budding.core.db import get_engine
-from budding.core.errors import BuddingError
+from budding.core.errors import BuddingError, MalformedJson
 from budding.core.metrics import LATENCY, REQUESTS, exposition
 from budding.core.plugins import capability_modules
 from budding.core.templating import render
@@ -133,25 +133,14 @@ def create_app() -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         fields: dict[str, str] = {}
-        malformed = False
         for e in exc.errors():
+            if e.get("type") == "json_invalid":
+                error = MalformedJson(str(e.get("ctx", {}).get("error", "")))
+                return _error_response(request, error.status, error.to_dict())
             loc = [str(p) for p in e.get("loc", ())]
             if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
                 loc = loc[1:]
-            if e.get("type") == "json_invalid":
-                malformed = True
-                fields["body"] = "is not valid JSON: " + str(e.get("ctx", {}).get("error", ""))
-                continue
             fields.setdefault(".".join(loc) or "body", e.get("msg", "invalid"))
-        if malformed:
-            body = {
-                "error": {
-                    "code": "malformed_json",
-                    "message": "the request body is not valid JSON",
-                    "fields": fields,
-                }
-            }
-            return _error_response(request, 400, body)
         name, reason = next(iter(fields.items())) if fields else ("body", "invalid")
         body = {
             "error": {"code": "validation_failed", "message": f"{name}: {reason}", "fields": fields}
@@ -211,10 +200,12 @@ def create_app() -> FastAPI:
         app.include_router(module.router, prefix="/api/v1")
     for _name, module in capability_modules("pages"):
         app.include_router(module.router)
-        # Hot public routes (e.g. /r/{code}) are matched before all others: Starlette
-        # tries routes in order, and each included route it passes costs microseconds.
-        for route in getattr(module, "FIRST_ROUTES", ()):
-            app.router.routes.insert(0, route)
+    # Hot routes (/r/{code}, POST /api/v1/events) are matched before all others: Starlette
+    # tries routes in order, and each included route it passes costs microseconds.
+    for kind in ("api", "pages"):
+        for _name, module in capability_modules(kind):
+            for route in getattr(module, "FIRST_ROUTES", ()):
+                app.router.routes.insert(0, route)
     return app
 
 

@@ -9,7 +9,7 @@ At low load a batch is a single click and a click costs one short transaction.
 
 On PostgreSQL a batch is **one statement on the event loop**: an ``INSERT …
 SELECT … FROM unnest(<one array per column>)`` on one of the writer's own
-autocommit ``psycopg.AsyncConnection``s (two batches may be in flight), prepared once, that also looks up the visitor id of
+autocommit ``psycopg.AsyncConnection``s (two batches may be in flight), planned for the table as it is, that also looks up the visitor id of
 the click each browser still carried (a ``LEFT JOIN`` on its token). It commits
 when it returns: one round trip per batch, no thread. (A worker thread running
 SQLAlchemy held the GIL against the event loop: every ``os.urandom`` of a click
@@ -145,7 +145,12 @@ class PgClickStore:
     async def store(self, rows: list[dict[str, Any]]) -> None:
         conn = await self._acquire()
         try:
-            await conn.execute(PG_INSERT, pg_arrays(rows), prepare=True)
+            # Planned at each execution, never prepared: PostgreSQL keeps a prepared
+            # statement's generic plan, made from the table sizes of that moment, until
+            # the next ANALYZE. Prepared while referral_clicks was one page, this insert
+            # kept scanning the whole table for ``previous`` (8 ms a click at 24,000
+            # rows) until autovacuum analysed it. Planning costs ~0.1 ms per batch.
+            await conn.execute(PG_INSERT, pg_arrays(rows), prepare=False)
         finally:
             self._release(conn)
 
@@ -153,7 +158,7 @@ class PgClickStore:
         """The targets of those of ``codes`` (normalised) that exist."""
         conn = await self._acquire()
         try:
-            cur = await conn.execute(PG_RESOLVE, (codes, codes), prepare=True)
+            cur = await conn.execute(PG_RESOLVE, (codes, codes), prepare=False)  # as above
             rows = await cur.fetchall()
         finally:
             self._release(conn)
