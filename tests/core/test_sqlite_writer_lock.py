@@ -87,8 +87,8 @@ def test_writers_checkpoint_the_wal_after_releasing_the_lock(
     engines: list[Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite's own checkpoint (inside COMMIT, under the writer lock) only backs up the
-    writers' own: once a connection has changed enough rows, it copies the WAL into the
-    database after its commit, with the writer lock already free for the next writer."""
+    writers' own: once a connection has changed enough rows, it has the WAL copied into
+    the database after its commit, with the writer lock already free for the next writer."""
     from budding.core import db
 
     first, second = engines
@@ -117,6 +117,7 @@ def test_writers_checkpoint_the_wal_after_releasing_the_lock(
             conn.commit()
         assert lock_free_at_checkpoint == [True, True, True]
         assert checkpointed_at == [0, 60, 60]  # due after 60 changed rows, then not
+    assert db.wal_checkpointer(_database(first)).wait()
     raw = second.raw_connection()  # outside a transaction, as checkpoints must be
     try:
         busy, frames, copied = raw.driver_connection.execute(
@@ -127,26 +128,63 @@ def test_writers_checkpoint_the_wal_after_releasing_the_lock(
     assert busy == 0 and frames == copied
 
 
-def test_a_failed_checkpoint_does_not_fail_the_commit(engines: list[Engine]) -> None:
+def test_a_failed_checkpoint_does_not_fail_the_commit(
+    engines: list[Engine], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """The checkpoint after a commit is an optimisation: when it fails, the commit that
     came before it still stands and is reported as done."""
     from budding.core import db
 
+    def failing(self: db.WalCheckpointer, conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database table is locked")
+
+    monkeypatch.setattr(db.WalCheckpointer, "_checkpoint", failing)
     first, _ = engines
     with first.connect() as conn:
         driver = conn.connection.driver_connection
         driver.checkpointed_changes = -db.SQLITE_CHECKPOINT_ROWS  # due at the next commit
-        execute = driver.execute
-
-        def failing_checkpoint(sql: str, *args: object) -> object:
-            if "wal_checkpoint" in sql:
-                raise sqlite3.OperationalError("database table is locked")
-            return execute(sql, *args)
-
-        driver.execute = failing_checkpoint
         conn.execute(text("INSERT INTO t VALUES (7)"))
         conn.commit()  # does not raise
-        del driver.execute
-        assert driver.checkpointed_changes == driver.total_changes  # it was tried
+        assert driver.checkpointed_changes == driver.total_changes  # it was asked for
+    checkpointer = db.wal_checkpointer(_database(first))
+    assert checkpointer.wait() and checkpointer.failures == 1
+    assert "WAL checkpoint of" in caplog.text
     with first.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM t WHERE n = 7")).scalar() == 1
+
+
+def test_a_commit_does_not_wait_for_the_checkpoint(
+    engines: list[Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint runs on the checkpointer's thread: the committing thread (the click
+    writer, a request) goes on while it copies the WAL."""
+    from budding.core import db
+
+    started, release = threading.Event(), threading.Event()
+    checkpoint = db.WalCheckpointer._checkpoint
+
+    def slow(self: db.WalCheckpointer, conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(10)
+        checkpoint(self, conn)
+
+    monkeypatch.setattr(db.WalCheckpointer, "_checkpoint", slow)
+    first, _ = engines
+    with first.connect() as conn:
+        driver = conn.connection.driver_connection
+        driver.checkpointed_changes = -db.SQLITE_CHECKPOINT_ROWS
+        conn.execute(text("INSERT INTO t VALUES (8)"))
+        conn.commit()
+        assert started.wait(10)  # the checkpoint is running, and this thread is here
+        conn.execute(text("INSERT INTO t VALUES (9)"))
+        conn.commit()  # a writer is not held up by it either
+    release.set()
+    assert db.wal_checkpointer(_database(first)).wait()
+
+
+def _database(engine: Engine) -> Path:
+    from budding.core import db
+
+    path = db.sqlite_database_path(str(engine.url))
+    assert path is not None
+    return path.resolve()
