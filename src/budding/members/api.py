@@ -132,9 +132,9 @@ async def _ingest_events_first(request: Request) -> Response:
     """``POST /api/v1/events`` as the web app's first route: the steps of
     :func:`ingest_events` and its dependencies, in their order (key present, body
     parsed and validated, batch prepared, then the session's gate), with the same
-    answers, but without FastAPI's dependency solving and route matching, which were
-    a third of the CPU time of a single-event request (PostgreSQL; at 200 requests/s
-    one server process was saturated)."""
+    answers, but without FastAPI's dependency solving and route matching (a third of
+    a single-event request's server CPU under a profiler, less without one; on
+    PostgreSQL one server process was saturated at 200 requests/s)."""
     bearer_token(request)
     raw = await request.body()
     if not raw:
