@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from budding.core.auth import STAFF, StaffContext
@@ -71,24 +71,38 @@ def endpoints(request: Request, slug: str, ctx: StaffContext = STAFF) -> Respons
     return _endpoints_page(request, ctx, ctx.program(slug))
 
 
+class EndpointForm:
+    """The fields of the add and edit forms (a dependency: FastAPI reads them as form
+    fields), given back to the page as they were typed when they are refused."""
+
+    def __init__(
+        self,
+        url: Annotated[str, Form()] = "",
+        description: Annotated[str, Form()] = "",
+        event_types: Annotated[list[str] | None, Form()] = None,
+    ) -> None:
+        self.fields: dict[str, Any] = {
+            "url": url,
+            "description": description,
+            "event_types": event_types or [],
+        }
+
+
 @router.post("/admin/{slug}/webhooks")
 def add_endpoint(
     request: Request,
     slug: str,
-    url: str = Form(""),
-    description: str = Form(""),
-    event_types: list[str] = Form([]),
+    form: EndpointForm = Depends(),
     ctx: StaffContext = STAFF,
 ) -> Response:
     ctx.require_manage()
     program = ctx.program(slug)
-    form = {"url": url, "description": description, "event_types": event_types}
     try:
-        endpoint, secret = service.create_endpoint(
-            ctx.session, program, url=url, event_types=event_types, description=description
-        )
+        endpoint, secret = service.create_endpoint(ctx.session, program, **form.fields)
     except ValidationFailed as exc:
-        return _endpoints_page(request, ctx, program, status_code=422, form=form, errors=exc.fields)
+        return _endpoints_page(
+            request, ctx, program, status_code=422, form=form.fields, errors=exc.fields
+        )
     return _endpoints_page(
         request,
         ctx,
@@ -105,29 +119,15 @@ def edit_endpoint(
     request: Request,
     slug: str,
     webhook_id: int,
-    url: str = Form(""),
-    description: str = Form(""),
-    event_types: list[str] = Form([]),
+    form: EndpointForm = Depends(),
     ctx: StaffContext = STAFF,
 ) -> Response:
     ctx.require_manage()
     program = ctx.program(slug)
     try:
-        service.update_endpoint(
-            ctx.session,
-            program.id,
-            webhook_id,
-            url=url,
-            event_types=event_types,
-            description=description,
-        )
+        service.update_endpoint(ctx.session, program.id, webhook_id, **form.fields)
     except ValidationFailed as exc:
-        edit = {
-            "id": webhook_id,
-            "url": url,
-            "description": description,
-            "event_types": event_types,
-        }
+        edit = {"id": webhook_id, **form.fields}
         return _endpoints_page(
             request, ctx, program, status_code=422, edit=edit, edit_errors=exc.fields
         )
