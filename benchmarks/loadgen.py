@@ -1,9 +1,16 @@
-"""What the HTTP benchmarks' load generators share (``ingest.py``, ``referrals.py``)."""
+"""What the HTTP benchmarks' load generators share (``ingest.py``, ``referrals.py``).
+
+Run alone, it watches the disk: ``python benchmarks/loadgen.py --seconds 60 /tmp``
+prints the fsync latencies :class:`FsyncProbe` saw there.
+"""
 
 from __future__ import annotations
 
 import gc
+import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,3 +38,68 @@ def client_gc_paused() -> Iterator[None]:
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+class FsyncProbe:
+    """Times a 4 KB write + ``fsync`` in ``directory`` every ``interval`` seconds, on a
+    thread, while a latency phase runs.
+
+    A commit waits for the disk: PostgreSQL flushes its WAL on every commit, SQLite's
+    checkpoints flush the database file. On a shared virtual disk an ``fsync`` now and
+    then takes 30–200 ms, and every request committing meanwhile waits as long. The
+    probe's figures, printed beside the server's, tell a slow server from a slow disk.
+    Ten fsyncs a second are too few to load the disk themselves, and a probe issued
+    during a stall waits it out, so stalls longer than ``interval`` are all seen.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], interval: float = 0.1) -> None:
+        self.path = os.path.join(directory, "fsync-probe.tmp")
+        self.interval = interval
+        self.seconds: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fsync-probe", daemon=True)
+
+    def _run(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        block = b"\0" * 4096
+        try:
+            while not self._stop.wait(self.interval):
+                started = time.perf_counter()
+                os.pwrite(fd, block, 0)
+                os.fsync(fd)
+                self.seconds.append(time.perf_counter() - started)
+        finally:
+            os.close(fd)
+            os.unlink(self.path)
+
+    def __enter__(self) -> FsyncProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        """``p50/max ms`` of the fsyncs timed, e.g. ``0.9/177``."""
+        if not self.seconds:
+            return "-"
+        ms = sorted(s * 1000 for s in self.seconds)
+        return f"{ms[len(ms) // 2]:.1f}/{ms[-1]:.0f}"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Time fsyncs of a 4 KB file in DIRECTORY.")
+    parser.add_argument("directory", nargs="?", default=".")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    with FsyncProbe(args.directory) as probe:
+        time.sleep(args.seconds)
+    ms = sorted(s * 1000 for s in probe.seconds)
+    slow = sum(1 for m in ms if m > 30)
+    print(
+        f"{len(ms)} fsyncs in {args.seconds:g} s: p50/max {probe.summary()} ms; "
+        f"p99 {ms[int(len(ms) * 0.99)] if ms else 0:.1f} ms; {slow} over 30 ms"
+    )
