@@ -80,12 +80,14 @@ class FsyncProbe:
         self._stop.set()
         self._thread.join()
 
+    def ms(self, quantile: float) -> float:
+        """The fsync time (ms) at ``quantile`` (0.5: the median, 1: the slowest)."""
+        ms = sorted(s * 1000 for s in self.seconds)
+        return ms[min(int(len(ms) * quantile), len(ms) - 1)] if ms else 0.0
+
     def summary(self) -> str:
         """``p50/max ms`` of the fsyncs timed, e.g. ``0.9/177``."""
-        if not self.seconds:
-            return "-"
-        ms = sorted(s * 1000 for s in self.seconds)
-        return f"{ms[len(ms) // 2]:.1f}/{ms[-1]:.0f}"
+        return f"{self.ms(0.5):.1f}/{self.ms(1):.0f}" if self.seconds else "-"
 
 
 if __name__ == "__main__":
@@ -97,9 +99,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     with FsyncProbe(args.directory) as probe:
         time.sleep(args.seconds)
-    ms = sorted(s * 1000 for s in probe.seconds)
-    slow = sum(1 for m in ms if m > 30)
+    slow = sum(1 for s in probe.seconds if s > 0.03)
     print(
-        f"{len(ms)} fsyncs in {args.seconds:g} s: p50/max {probe.summary()} ms; "
-        f"p99 {ms[int(len(ms) * 0.99)] if ms else 0:.1f} ms; {slow} over 30 ms"
+        f"{len(probe.seconds)} fsyncs in {args.seconds:g} s: p50/max {probe.summary()} ms; "
+        f"p99 {probe.ms(0.99):.1f} ms; {slow} over 30 ms"
     )
