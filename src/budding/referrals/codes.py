@@ -34,12 +34,20 @@ POOL_BYTES = 4096
 class _EntropyPool(threading.local):
     """One thread's bytes from the system's CSPRNG, not yet handed out."""
 
-    pid = -1
     data = b""
     used = 0
 
 
 _pool = _EntropyPool()
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = _EntropyPool()
+
+
+# A forked child starts with an empty pool: no two processes share bytes.
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _random_bytes(size: int) -> bytes:
@@ -48,15 +56,12 @@ def _random_bytes(size: int) -> bytes:
     Why buffered: ``os.urandom`` lets go of the GIL, and taking it back waited behind
     whatever thread held it. On SQLite the click writer's thread does; a ``/r/{code}``
     on the event loop waited 41 µs per click id on average, and up to the 5 ms switch
-    interval. Each byte is handed out once, and a forked child reads its own (the pid is
-    checked), so no two processes share bytes.
+    interval. Each byte is handed out once, and a forked child reads its own.
     """
     pool = _pool
-    pid = os.getpid()
-    if pool.pid != pid or pool.used + size > len(pool.data):
+    if pool.used + size > len(pool.data):
         pool.data = secrets.token_bytes(max(POOL_BYTES, size))
         pool.used = 0
-        pool.pid = pid
     start = pool.used
     pool.used = start + size
     return pool.data[start : start + size]
