@@ -9,8 +9,9 @@ At low load a batch is a single click and a click costs one short transaction.
 
 On PostgreSQL a batch is **one statement on the event loop**: an ``INSERT …
 SELECT … FROM unnest(<one array per column>)`` on one of the writer's own
-autocommit ``psycopg.AsyncConnection``s (two batches may be in flight), planned for the table as it is, that also looks up the visitor id of
-the click each browser still carried (a ``LEFT JOIN`` on its token). It commits
+autocommit ``psycopg.AsyncConnection``s (two batches may be in flight), planned for
+the table as it is, that also looks up the visitor id of the click each browser
+still carried (a ``LEFT JOIN`` on its token). It commits
 when it returns: one round trip per batch, no thread. (A worker thread running
 SQLAlchemy held the GIL against the event loop: every ``os.urandom`` of a click
 id or socket write on the loop waited up to the 5 ms switch interval for it,

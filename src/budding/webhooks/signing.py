@@ -3,7 +3,8 @@
 Every delivery carries ``Budding-Signature: t=<unix seconds>,v1=<hex>``, where
 ``<hex>`` is the HMAC-SHA256, keyed with the endpoint's secret, of
 ``"<t>.<raw request body>"``. While a replaced secret still signs (a rotation with
-an overlap), there is one ``v1=`` per secret; a receiver accepts any that matches. Check it on the raw body, before parsing the JSON::
+an overlap), there is one ``v1=`` per secret; a receiver accepts any that matches.
+Check it on the raw body, before parsing the JSON::
 
     from budding.webhooks.signing import InvalidSignature, verify_signature
 
