@@ -13,8 +13,8 @@ MODULES = [
     "budding.influence.probability",
     "budding.influence.centrality",
     "budding.influence.rrsets",
-    "budding.influence.imm",
-    "budding.influence.simulate",
+    "budding.influence.maximization",
+    "budding.influence.campaign",
     "budding.influence.ranking",
 ]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from budding.influence import Graph, imm, spread
-from budding.influence.imm import imm_theta
+from budding.influence.maximization import imm_theta
 
 
 def greedy_mc(g: Graph, k: int, runs: int, probability: str) -> list[int]:

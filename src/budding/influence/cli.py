@@ -363,7 +363,7 @@ def seeds_command(
     as_json: bool = _JSON,
 ) -> None:
     """Choose the k seeds with the largest expected spread (IMM)."""
-    from budding.influence.imm import imm
+    from budding.influence.maximization import imm
     from budding.influence.probability import ProbabilityError
 
     if model not in ("ic", "lt"):
@@ -447,8 +447,8 @@ def simulate_command(
     as_json: bool = _JSON,
 ) -> None:
     """Simulate a campaign from given seeds: reach with 95 % interval, per step, K."""
+    from budding.influence.campaign import Plan, ShareModel, calibrate, compare
     from budding.influence.probability import ProbabilityError
-    from budding.influence.simulate import Plan, ShareModel, calibrate, compare
 
     seed_ids = _seed_ids(seeds, seeds_file)
     if not 0 < saturation <= 1:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from budding.core import jobs
 from budding.core.errors import field
-from budding.influence.imm import imm
+from budding.influence.maximization import imm
 from budding.influence.program import ProgramGraph, program_graph
 from budding.influence.ranking import MEASURES, Ranking, leaders_by_group, rank
 from budding.influence.schemas import SeedsIn, SimulationIn

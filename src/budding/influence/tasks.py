@@ -27,8 +27,8 @@ def simulate(
     """
     from budding.core.db import unit_of_work
     from budding.influence import service
-    from budding.influence.simulate import ShareModel, calibrate
-    from budding.influence.simulate import simulate as run_plan
+    from budding.influence.campaign import ShareModel, calibrate
+    from budding.influence.campaign import simulate as run_plan
     from budding.programs import service as programs
 
     assert ctx.program_id is not None
