@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import networkx as nx
 import numpy as np
 import pytest
 from tests.influence.test_spread_exact import exact_ic
 
-from budding.influence import Graph, LocalExecutor, centrality, expected_reach, pagerank
+from budding.influence import Graph, LocalExecutor, centrality, expected_reach, pagerank, rrsets
 from budding.influence.probability import edge_probabilities
 from budding.influence.rrsets import RRSampler, RRSets, max_coverage
 
@@ -77,8 +79,9 @@ def test_collection_counts_and_layout() -> None:
 
 
 def test_rr_shortcuts_match_exact() -> None:
-    """Rows with p = 1 (no draw), p = 0, a shared p < 1 (the q^d test, then geometric
-    jumps over a long row) and differing p (one coin per edge), and roots without in-edges."""
+    """Rows with p = 1 (no draw), p = 0, a shared p < 1 (the q^d test, then the binomial
+    count and Floyd's positions) and differing p (one coin per edge), and roots without
+    in-edges."""
     n = 9
     edges = (
         [(u, 5) for u in range(5)]  # shared p = 0.2 over five in-edges: q^d test + jumps
@@ -90,11 +93,62 @@ def test_rr_shortcuts_match_exact() -> None:
     probs = [0.2] * 5 + [1.0, 1.0] + [0.0] + [0.3, 0.6] + [0.5]
     g = tiny_graph(n, edges, probs)
     sampler = RRSampler.build(g, edge_probabilities(g, "file"))
-    assert sampler.node_p[5] == pytest.approx(0.2) and sampler.node_p[8] == -1.0
-    assert sampler.node_qd[5] == pytest.approx(0.8**5)
+    assert sampler.kind.tolist()[5:9] == [
+        rrsets._BINOMIAL,
+        rrsets._ALL,
+        rrsets._NONE,
+        rrsets._COINS,
+    ]
+    assert sampler.node_f[5].tolist() == pytest.approx([0.8**5, 0.2 / 0.8])
     est = expected_reach(g, 400_000, probability="file", seed=3)
     exact = np.array([exact_ic(n, edges, probs, [v]) for v in range(n)])
     assert np.allclose(est, exact, atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("d", "p", "kind"),
+    [(8, 0.6, rrsets._BINOMIAL), (60, 0.45, rrsets._GEOMETRIC), (300, 0.01, rrsets._BINOMIAL)],
+)
+def test_shared_p_live_in_edges_are_binomial_and_uniform(d: int, p: float, kind: int) -> None:
+    """d leaves → one hub, every edge p: from the hub, the number of live in-edges is
+    Binomial(d, p) and each leaf is in with chance p, whichever way the row is sampled
+    (a binomial count with Floyd's positions, or geometric jumps)."""
+    g = tiny_graph(d + 1, [(u, d) for u in range(d)], [p] * d)
+    sampler = RRSampler.build(g, edge_probabilities(g, "file"), roots=np.array([d]), seed=5)
+    assert sampler.kind[d] == kind
+    rr = RRSets(sampler, LocalExecutor(2))
+    rr.extend_to(60_000)
+    sizes = np.diff(rr.offsets) - 1
+    pmf = np.array([math.comb(d, c) * p**c * (1 - p) ** (d - c) for c in range(d + 1)])
+    seen = np.bincount(sizes, minlength=d + 1) / rr.count
+    # each frequency within 5 standard errors of its probability
+    assert np.all(np.abs(seen - pmf) <= 5 * np.sqrt(pmf * (1 - pmf) / rr.count) + 1e-9)
+    leaf = rr.counts[:d] / rr.count
+    assert np.all(np.abs(leaf - p) <= 5 * math.sqrt(p * (1 - p) / rr.count))
+    assert np.array_equal(rr.counts, np.bincount(rr.nodes, minlength=d + 1))
+
+
+def test_many_live_edges_fall_back_to_selection_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More live edges than Floyd's buffer holds (all but impossible at d·p ≤ 12, so the
+    buffer is shrunk to 1 and the kernel run as Python): still Binomial(d, p) and uniform."""
+    d, p = 8, 0.6
+    g = tiny_graph(d + 1, [(u, d) for u in range(d)], [p] * d)
+    sampler = RRSampler.build(g, edge_probabilities(g, "file"), roots=np.array([d]), seed=2)
+    monkeypatch.setattr(rrsets, "_PICK", 1)
+    with np.errstate(over="ignore"):  # SplitMix64 wraps around by design
+        nodes, offsets, counts = rrsets._rr_batch.py_func(
+            sampler.in_indptr, sampler.in_indices, sampler.in_p, sampler.kind, sampler.node_f,
+            sampler.roots, sampler.n, sampler.seed, 256, 0, 16, True,
+        )  # fmt: skip
+    sets = offsets.shape[0] - 1
+    sizes = np.diff(offsets) - 1
+    pmf = np.array([math.comb(d, c) * p**c * (1 - p) ** (d - c) for c in range(d + 1)])
+    seen = np.bincount(sizes, minlength=d + 1) / sets
+    assert np.all(np.abs(seen - pmf) <= 5 * np.sqrt(pmf * (1 - pmf) / sets) + 1e-9)
+    assert np.all(np.abs(counts[:d] / sets - p) <= 5 * math.sqrt(p * (1 - p) / sets))
+    assert all(
+        len(set(nodes[offsets[i] : offsets[i + 1]].tolist())) == sizes[i] + 1 for i in range(sets)
+    )
 
 
 def test_pagerank_error_is_within_tol() -> None:

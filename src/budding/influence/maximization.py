@@ -113,9 +113,11 @@ def imm(
     halves a guess x of OPT until greedy coverage of λ'/x RR sets certifies a
     lower bound LB; then θ = λ*/LB RR sets and greedy max coverage give a
     (1 − 1/e − ε)-approximation with probability ≥ 1 − 1/n^ℓ (ℓ is scaled by
-    1 + log 2 / log n as in the paper).  RR sets are generated with SUBSIM's
-    geometric skipping (Guo et al., SIGMOD 2020) where a node's in-edges
-    share one probability, and are reused between the two phases as in the
+    1 + log 2 / log n as in the paper).  Where a node's in-edges share one
+    probability, RR sets draw its live in-edges as a binomial count placed by
+    Floyd's algorithm, or by SUBSIM's geometric skipping (Guo et al., SIGMOD
+    2020) where many are expected (see :func:`~budding.influence.rrsets._rr_batch`).
+    They are reused between the two phases as in the
     paper (Chen, "An issue in the martingale analysis of the influence
     maximization algorithm IMM", 2018, discusses the small dependence this
     leaves; regenerate with another ``seed`` if it matters to you).  Greedy

@@ -8,22 +8,23 @@ influence in nearly optimal time", SODA 2014).
 
 Sampling cost is what IMM spends its time on; two things make it fast here:
 
-* **Geometric skipping** (Guo, Wang, Wei & Chen, "Influence maximization
-  revisited: efficient reverse reachable set generation with bound tightened",
-  SIGMOD 2020, SUBSIM): when all in-edges of v share one probability p
-  (weighted cascade, uniform p, NetHEPT's file), the live in-edges are found by
-  jumping ⌊log U / log(1 − p)⌋ edges at a time: O(1 + live edges) work per node
-  instead of O(in-degree).  Nodes with differing probabilities flip one coin
-  per edge.
-  Before the first jump, one comparison of the uniform with (1 − p)^d (the
-  chance that no in-edge is live) settles the commonest case without a
-  logarithm; rows with p = 1 take every edge without a draw.
+* **O(1 + live edges) per node** where all in-edges of v share one probability
+  p (weighted cascade, uniform p, NetHEPT's file), instead of O(in-degree): the
+  number of live in-edges is Binomial(d, p) and, given it, they are a uniform
+  subset.  Where few are expected (d·p ≤ 12) one uniform is inverted through the
+  binomial's CDF and the edges placed with Floyd's algorithm; elsewhere they are
+  found by geometric jumps of ⌊log U / log(1 − p)⌋ edges (Guo, Wang, Wei & Chen,
+  "Influence maximization revisited: efficient reverse reachable set generation
+  with bound tightened", SIGMOD 2020, SUBSIM).  Both are exact; the first needs
+  no logarithm, about 20 % less time on NetHEPT than geometric jumps alone.
+  Rows with p = 1 take every edge without a draw; nodes with differing
+  probabilities flip one coin per edge.  See :func:`_rr_batch`.
 * Chunked, counter-based random streams (one per 256 RR sets) so batches run
   on threads or Dask workers and still give the same sets for the same seed.
 
-Sets are stored flat (int32 nodes, int64 offsets) in buffers that grow by
-doubling, with the number of sets holding each node kept up to date; greedy
-max coverage indexes only the nodes that can become seeds (see
+Sets are kept in the parts the sampling threads return (int32 nodes, int64
+offsets), never copied; each thread counts the sets holding each node as it
+samples.  Greedy max coverage indexes only the nodes that can become seeds (see
 :func:`max_coverage`).
 """
 
@@ -58,32 +59,57 @@ def _grow(a, need):
 
 _ix = np.uintp  # an index known to be >= 0 (see _rr_batch)
 
+# How a node's in-edges are sampled (RRSampler.kind); IC unless named LT
+_NONE = 0  # no in-edge can be live (none, or p = 0)
+_BINOMIAL = 1  # one p < 1 shared, few live edges expected: count, then positions
+_GEOMETRIC = 2  # one p < 1 shared, many live edges expected: geometric jumps
+_ALL = 3  # p = 1: every in-edge is live
+_COINS = 4  # differing p: a coin per edge
+_LT_SHARED = 5  # LT, one weight shared by the in-edges
+_LT_EDGES = 6  # LT, differing weights
+BINOMIAL_MAX_MEAN = 12.0  # d·p up to which a node is _BINOMIAL
+_PICK = 64  # live edges of a _BINOMIAL node placed by Floyd's algorithm
+
 
 @njit(cache=True, nogil=True)
 def _rr_batch(
-    in_indptr, in_indices, in_p, node_p, node_qd, node_ilq, lt, roots, n, seed, chunk, first,
-    count,
+    in_indptr, in_indices, in_p, kind, node_f, roots, n, seed, chunk, first, count, dense
 ):  # fmt: skip
-    """RR sets of chunks ``first .. first+count-1`` as (nodes, offsets).
+    """RR sets of chunks ``first .. first+count-1`` as (nodes, offsets, counts): set i is
+    ``nodes[offsets[i]:offsets[i + 1]]``, ``counts[v]`` the number of sets holding v
+    (only if ``dense``, else empty: where the graph has many more nodes than the batch
+    has sets, a count per node costs more to zero, page in and add up than counting the
+    sets' nodes afterwards).
 
     The SplitMix64 state is a local scalar (kept in a register; the one-element
-    array of :mod:`_rng` is reloaded after every store to ``nodes``), and the
-    draws are the same as with :func:`next_float`, so the sets do not depend on
-    these shortcuts: a root without in-edges is a singleton with no draw; a
-    node whose in-edges all have p = 1 takes them all with no draw; under IC
-    with one shared p < 1 the first uniform U is compared with q^d = (1 − p)^d,
-    the chance that no in-edge is live, before paying for a logarithm
-    (1 − U ≤ q^d ⇔ the first geometric jump overshoots the row).
+    array of :mod:`_rng` is reloaded after every store to ``nodes``), and a
+    node's way of sampling its in-edges is one byte (``kind``), its two
+    constants one 16-byte row (``node_f``), so a visit touches few cache lines.
 
-    Every index is cast to unsigned (``_ix``): numba then leaves out the negative-index
-    wraparound it adds to each signed access (a shift, a mask and a register each),
-    about 8 % of this kernel's time on NetHEPT.
+    IC with one p < 1 shared by v's d in-edges: the number of live ones is
+    Binomial(d, p), and given that number they are a uniform subset.  Where
+    d·p ≤ :data:`BINOMIAL_MAX_MEAN` (weighted cascade: always) one uniform
+    is inverted through the binomial's CDF (``node_f[v] = (q^d, p/q)``, the
+    pmf by its recurrence; q^d, the chance that none is live, settles the
+    commonest case with one comparison), and the positions are drawn with
+    Floyd's algorithm (Bentley & Floyd, "Programming pearls: a sample of
+    brilliance", CACM 1987): no logarithm, one draw per live edge.  Elsewhere
+    the live edges are found by geometric jumps of ⌊log U / log q⌋ (SUBSIM,
+    Guo et al. SIGMOD 2020; ``node_f[v] = (q^d, 1/log q)``), O(1 + live) per
+    node instead of O(d).  p = 1 takes every edge without a draw; differing
+    p flips a coin per edge.
+
+    Every index is cast to unsigned (``_ix``): numba then leaves out the
+    negative-index wraparound it adds to each signed access (a shift, a mask
+    and a register each), about 8 % of this kernel's time on NetHEPT.
     """
     n_sets = chunk * count
     offsets = np.empty(n_sets + 1, dtype=np.int64)
     offsets[0] = 0
     nodes = np.empty(max(1024, n_sets * 3), dtype=np.int32)
-    mark = np.zeros(n, dtype=np.int32)
+    # per node: the set it was last put in, and (dense) the number of sets holding it
+    mark = np.zeros((n, 2 if dense else 1), dtype=np.int32)
+    pick = np.empty(_PICK, dtype=np.int64)
     n_roots = roots.shape[0]
     stamp = 0
     total = 0
@@ -99,55 +125,87 @@ def _rr_batch(
             if total + n > nodes.shape[0]:
                 nodes = _grow(nodes, total + n)
             nodes[_ix(total)] = root
+            if dense:
+                mark[_ix(root), 1] += 1
             total += 1
             k += 1
-            if in_indptr[_ix(root + 1)] == in_indptr[_ix(root)]:
+            if kind[_ix(root)] == _NONE:
                 offsets[_ix(k)] = total
                 continue
             stamp += 1
-            mark[_ix(root)] = stamp
+            mark[_ix(root), 0] = stamp
             head = total - 1
             while head < total:
                 v = nodes[_ix(head)]
                 head += 1
-                s = in_indptr[_ix(v)]
-                e = in_indptr[_ix(v + 1)]
-                if s == e:
+                kv = kind[_ix(v)]
+                if kv == _NONE:
                     continue
-                pv = node_p[_ix(v)]
-                if lt:
+                s = in_indptr[_ix(v)]
+                if kv == _BINOMIAL:
                     st += _GOLDEN
                     x = float(mix64(st) >> _S11) * _INV53
-                    u = -1
-                    if pv >= 0.0:
-                        if pv > 0.0:
-                            idx = int(x / pv)
-                            if idx < e - s:
-                                u = in_indices[_ix(s + idx)]
-                    else:
-                        acc = 0.0
-                        for j in range(s, e):
-                            acc += in_p[_ix(j)]
-                            if x < acc:
-                                u = in_indices[_ix(j)]
-                                break
-                    if u >= 0 and mark[_ix(u)] != stamp:
-                        mark[_ix(u)] = stamp
-                        nodes[_ix(total)] = u
-                        total += 1
-                elif pv >= 1.0:
-                    for j in range(s, e):
-                        u = in_indices[_ix(j)]
-                        if mark[_ix(u)] != stamp:
-                            mark[_ix(u)] = stamp
+                    pmf = node_f[_ix(v), 0]
+                    if x < pmf:
+                        continue
+                    d = in_indptr[_ix(v + 1)] - s
+                    ratio = node_f[_ix(v), 1]
+                    cum = pmf
+                    live = 0
+                    while x >= cum and live < d:
+                        pmf *= (d - live) * ratio / (live + 1)
+                        live += 1
+                        cum += pmf
+                    if live == 1:
+                        st += _GOLDEN
+                        u = in_indices[_ix(s + int(float(mix64(st) >> _S11) * _INV53 * d))]
+                        if mark[_ix(u), 0] != stamp:
+                            mark[_ix(u), 0] = stamp
+                            if dense:
+                                mark[_ix(u), 1] += 1
                             nodes[_ix(total)] = u
                             total += 1
-                elif pv > 0.0:
+                        continue
+                    if live <= _PICK:
+                        # Floyd: for t = d − live .. d − 1 a uniform j ≤ t, or t if j is taken
+                        low = d - live
+                        for t in range(low, d):
+                            st += _GOLDEN
+                            j = int(float(mix64(st) >> _S11) * _INV53 * (t + 1))
+                            for q in range(t - low):
+                                if pick[_ix(q)] == j:
+                                    j = t
+                                    break
+                            pick[_ix(t - low)] = j
+                            u = in_indices[_ix(s + j)]
+                            if mark[_ix(u), 0] != stamp:
+                                mark[_ix(u), 0] = stamp
+                                if dense:
+                                    mark[_ix(u), 1] += 1
+                                nodes[_ix(total)] = u
+                                total += 1
+                        continue
+                    # more than _PICK live (all but impossible with d·p ≤ 12): selection
+                    # sampling, each edge taken with chance (still needed) / (still left);
+                    # growing `pick` instead would cost every visit ~7 % (refcounts)
+                    for j in range(d):
+                        st += _GOLDEN
+                        if float(mix64(st) >> _S11) * _INV53 * (d - j) < live:
+                            live -= 1
+                            u = in_indices[_ix(s + j)]
+                            if mark[_ix(u), 0] != stamp:
+                                mark[_ix(u), 0] = stamp
+                                if dense:
+                                    mark[_ix(u), 1] += 1
+                                nodes[_ix(total)] = u
+                                total += 1
+                elif kv == _GEOMETRIC:
+                    e = in_indptr[_ix(v + 1)]
                     st += _GOLDEN
                     x = float(mix64(st) >> _S11) * _INV53
-                    if 1.0 - x <= node_qd[_ix(v)]:
+                    if 1.0 - x <= node_f[_ix(v), 0]:
                         continue
-                    ilq = node_ilq[_ix(v)]
+                    ilq = node_f[_ix(v), 1]
                     j = s - 1
                     while True:
                         # geometric jump ⌊log(1 − U) / log(1 − p)⌋ to the next live in-edge
@@ -156,44 +214,104 @@ def _rr_batch(
                             break
                         j += 1 + int(gap)
                         u = in_indices[_ix(j)]
-                        if mark[_ix(u)] != stamp:
-                            mark[_ix(u)] = stamp
+                        if mark[_ix(u), 0] != stamp:
+                            mark[_ix(u), 0] = stamp
+                            if dense:
+                                mark[_ix(u), 1] += 1
                             nodes[_ix(total)] = u
                             total += 1
                         st += _GOLDEN
                         x = float(mix64(st) >> _S11) * _INV53
-                elif pv < 0.0:
-                    for j in range(s, e):
+                elif kv == _ALL:
+                    for j in range(s, in_indptr[_ix(v + 1)]):
+                        u = in_indices[_ix(j)]
+                        if mark[_ix(u), 0] != stamp:
+                            mark[_ix(u), 0] = stamp
+                            if dense:
+                                mark[_ix(u), 1] += 1
+                            nodes[_ix(total)] = u
+                            total += 1
+                elif kv == _COINS:
+                    for j in range(s, in_indptr[_ix(v + 1)]):
                         st += _GOLDEN
                         if float(mix64(st) >> _S11) * _INV53 < in_p[_ix(j)]:
                             u = in_indices[_ix(j)]
-                            if mark[_ix(u)] != stamp:
-                                mark[_ix(u)] = stamp
+                            if mark[_ix(u), 0] != stamp:
+                                mark[_ix(u), 0] = stamp
+                                if dense:
+                                    mark[_ix(u), 1] += 1
                                 nodes[_ix(total)] = u
                                 total += 1
+                else:  # LT: at most one in-edge, chosen with probability its weight
+                    st += _GOLDEN
+                    x = float(mix64(st) >> _S11) * _INV53
+                    u = -1
+                    if kv == _LT_SHARED:
+                        idx = int(x / node_f[_ix(v), 0])
+                        if idx < in_indptr[_ix(v + 1)] - s:
+                            u = in_indices[_ix(s + idx)]
+                    else:
+                        acc = 0.0
+                        for j in range(s, in_indptr[_ix(v + 1)]):
+                            acc += in_p[_ix(j)]
+                            if x < acc:
+                                u = in_indices[_ix(j)]
+                                break
+                    if u >= 0 and mark[_ix(u), 0] != stamp:
+                        mark[_ix(u), 0] = stamp
+                        if dense:
+                            mark[_ix(u), 1] += 1
+                        nodes[_ix(total)] = u
+                        total += 1
             offsets[_ix(k)] = total
-    if nodes.shape[0] > 2 * total + 4096:
-        return nodes[:total].copy(), offsets  # do not keep a mostly empty buffer alive
-    # a view, not a copy: the caller copies it into the collection's buffer
-    return nodes[:total], offsets
+    counts = mark[:, 1].copy() if dense else np.empty(0, dtype=np.int32)
+    if 2 * nodes.shape[0] > 3 * total + 8192:
+        return nodes[:total].copy(), offsets, counts  # do not keep a mostly empty buffer alive
+    return nodes[:total], offsets, counts
+
+
+def sampling_plan(
+    graph: Graph, probs: EdgeProbabilities, model: str = "ic"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each node's ``kind`` (how its in-edges are sampled) and ``node_f`` row (see
+    :func:`_rr_batch`)."""
+    node_p = np.asarray(probs.node_p, dtype=np.float64)
+    d = graph.in_degree.astype(np.float64)
+    kind = np.full(graph.n, _COINS, dtype=np.uint8)
+    node_f = np.zeros((graph.n, 2))
+    if model == "lt":
+        kind[:] = _LT_EDGES
+        shared = node_p > 0
+        kind[shared] = _LT_SHARED
+        node_f[shared, 0] = node_p[shared]
+        kind[(node_p == 0) | (d == 0)] = _NONE
+        return kind, node_f
+    kind[node_p >= 1] = _ALL
+    shared = (node_p > 0) & (node_p < 1) & (d > 0)
+    logq = np.log1p(-node_p[shared])
+    node_f[shared, 0] = np.exp(logq * d[shared])
+    few = d[shared] * node_p[shared] <= BINOMIAL_MAX_MEAN
+    p = node_p[shared]
+    node_f[shared, 1] = np.where(few, p / (1.0 - p), 1.0 / logq)
+    kind[shared] = np.where(few, _BINOMIAL, _GEOMETRIC)
+    kind[(node_p == 0) | (d == 0)] = _NONE
+    return kind, node_f
 
 
 @dataclass(frozen=True)
 class RRSampler:
     """Everything a worker needs to generate chunks of RR sets (picklable for Dask).
 
-    ``node_p[v]`` is the probability shared by v's in-edges (−1 when they
-    differ: then ``in_p`` holds one per edge), ``node_qd[v]`` = (1 − p)^d(v)
-    the chance that none is live, ``node_ilq[v]`` = 1 / log(1 − p).
+    ``kind[v]`` says how v's in-edges are sampled and ``node_f[v]`` holds its
+    two constants (see :func:`_rr_batch`); ``in_p`` holds a probability per
+    in-edge where a node's differ (empty when none do).
     """
 
     in_indptr: np.ndarray
     in_indices: np.ndarray
     in_p: np.ndarray
-    node_p: np.ndarray
-    node_qd: np.ndarray
-    node_ilq: np.ndarray
-    lt: bool
+    kind: np.ndarray
+    node_f: np.ndarray
     roots: np.ndarray
     n: int
     seed: np.uint64
@@ -210,65 +328,55 @@ class RRSampler:
         seed: int | None = 0,
         chunk: int = CHUNK,
     ) -> RRSampler:
-        node_p = np.asarray(probs.node_p, dtype=np.float64)
-        geometric = (node_p > 0) & (node_p < 1)
-        logq = np.zeros(graph.n)
-        logq[geometric] = np.log1p(-node_p[geometric])
-        ilq = np.zeros(graph.n)
-        ilq[geometric] = 1.0 / logq[geometric]
-        qd = np.where(geometric, np.exp(logq * graph.in_degree), 1.0)
+        kind, node_f = sampling_plan(graph, probs, model)
         in_p = probs.in_p if not probs.uniform_per_node else np.empty(0, dtype=np.float32)
         return cls(
             graph.in_indptr,
             graph.in_indices,
             in_p,
-            node_p,
-            qd,
-            ilq,
-            model == "lt",
+            kind,
+            node_f,
             np.empty(0, dtype=np.int32) if roots is None else np.asarray(roots, dtype=np.int32),
             graph.n,
             seed_u64(seed),
             chunk,
         )
 
-    def batch(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """RR sets of chunks ``first .. first+count-1``: (nodes, offsets)."""
+    def batch(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """RR sets of chunks ``first .. first+count-1``: (nodes, offsets, counts)."""
         return _rr_batch(
-            self.in_indptr, self.in_indices, self.in_p, self.node_p, self.node_qd,
-            self.node_ilq, self.lt, self.roots, self.n, self.seed, self.chunk, first, count,
+            self.in_indptr, self.in_indices, self.in_p, self.kind, self.node_f, self.roots,
+            self.n, self.seed, self.chunk, first, count, self.n <= 2 * self.chunk * count,
         )  # fmt: skip
 
 
-def _run_batch(sampler: RRSampler, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+def _run_batch(
+    sampler: RRSampler, first: int, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sampler.batch(first, count)
 
 
 @njit(cache=True, nogil=True)
-def _append(buf, offsets, base_set, base_node, part_nodes, part_off, counts):
-    """Copy one batch into the collection's buffers and add its node counts."""
-    m = part_nodes.shape[0]
-    for i in range(m):
-        v = part_nodes[i]
-        buf[base_node + i] = v
+def _count_nodes(nodes, counts):
+    for v in nodes:
         counts[v] += 1
-    for i in range(1, part_off.shape[0]):
-        offsets[base_set + i] = part_off[i] + base_node
 
 
 class RRSets:
-    """A growing collection of RR sets, stored flat: ``nodes[offsets[i]:offsets[i+1]]``.
+    """A growing collection of RR sets, kept as the parts the samplers returned.
 
-    The buffers grow by doubling (amortised O(1) per node, no re-concatenation
-    as IMM's phases extend the collection), and ``counts[v]`` — the number of
-    sets holding v — is kept up to date for :func:`max_coverage`.
+    Part ``p`` holds sets ``first[p] ..`` as ``nodes[offsets[i]:offsets[i+1]]``;
+    nothing is copied or re-concatenated as IMM's phases extend the
+    collection.  ``counts[v]``, the number of sets holding v, is the sum of
+    the parts' counts (a sampler counts while it samples where the graph has fewer
+    nodes than it draws sets, twice over; the collection counts the others' sets).
     """
 
     def __init__(self, sampler: RRSampler, executor: Executor | None = None) -> None:
         self.sampler = sampler
         self.executor: Executor = executor or LocalExecutor()
-        self._nodes = np.empty(0, dtype=np.int32)
-        self._offsets = np.zeros(1, dtype=np.int64)
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self.first: list[int] = []
         self._count = 0
         self.counts = np.zeros(sampler.n, dtype=np.int64)
         self.chunks = 0
@@ -280,11 +388,18 @@ class RRSets:
 
     @property
     def offsets(self) -> np.ndarray:
-        return self._offsets[: self._count + 1]
+        """All sets' offsets into :attr:`nodes` (a copy, for inspection)."""
+        out = np.zeros(self._count + 1, dtype=np.int64)
+        base = 0
+        for (nodes, offsets), first in zip(self.parts, self.first, strict=True):
+            out[first + 1 : first + offsets.shape[0]] = offsets[1:] + base
+            base += nodes.shape[0]
+        return out
 
     @property
     def nodes(self) -> np.ndarray:
-        return self._nodes[: int(self._offsets[self._count])]
+        """All sets' nodes, set after set (a copy, for inspection)."""
+        return np.concatenate([p[0] for p in self.parts] or [np.empty(0, dtype=np.int32)])
 
     def extend_to(self, n_sets: int, progress: Callable[[int], None] | None = None) -> None:
         """Generate chunks until there are at least ``n_sets`` RR sets."""
@@ -298,49 +413,33 @@ class RRSets:
                 progress(chunks * step)
 
         parts = self.executor.map_chunks(_run_batch, self.sampler, self.chunks, need, tick)
-        used = int(self._offsets[self._count])
-        new_nodes = sum(int(p[0].shape[0]) for p in parts)
-        new_sets = sum(int(p[1].shape[0]) - 1 for p in parts)
-        if used + new_nodes > self._nodes.shape[0]:
-            buf = np.empty(max(used + new_nodes, 2 * self._nodes.shape[0]), dtype=np.int32)
-            buf[:used] = self._nodes[:used]
-            self._nodes = buf
-        if self._count + new_sets + 1 > self._offsets.shape[0]:
-            size = max(self._count + new_sets + 1, 2 * self._offsets.shape[0])
-            off = np.empty(size, dtype=np.int64)
-            off[: self._count + 1] = self._offsets[: self._count + 1]
-            self._offsets = off
-        for p_nodes, p_off in parts:
-            _append(self._nodes, self._offsets, self._count, used, p_nodes, p_off, self.counts)
-            used += int(p_nodes.shape[0])
-            self._count += int(p_off.shape[0]) - 1
+        for nodes, offsets, counts in parts:
+            self.parts.append((nodes, offsets))
+            self.first.append(self._count)
+            if counts.shape[0]:
+                self.counts += counts
+            else:
+                _count_nodes(nodes, self.counts)
+            self._count += int(offsets.shape[0]) - 1
         self.chunks += need
 
 
 @njit(cache=True, nogil=True)
-def _index_block(nodes, offsets, r0, r1, slot, sizes, inv, base):
-    """Append to ``inv`` (from ``base``) the ids of sets r0..r1−1 holding each tracked node
-    (``slot[v] >= 0``), grouped by slot; ``sizes[t]`` is how many there are for slot t.
+def _index_part(nodes, offsets, first_set, slot, pos, inv):
+    """Write to ``inv`` the ids of one part's sets holding each tracked node
+    (``slot[v] >= 0``): slot t's next id goes to ``inv[pos[t]]``, and ``pos[t]`` moves on.
 
-    One sequential pass over the sets' nodes; the set id is advanced only at a tracked
-    entry (a loop per set would mispredict its exit once per set).  Returns the block's
-    row pointers (absolute positions in ``inv``).
+    One sequential pass over the part's nodes; the set id is advanced only at a tracked
+    entry (a loop per set would mispredict its exit once per set).
     """
-    t_count = sizes.shape[0]
-    ptr = np.empty(t_count + 1, dtype=np.int64)
-    ptr[0] = base
-    for t in range(t_count):
-        ptr[t + 1] = ptr[t] + sizes[t]
-    pos = ptr[:-1].copy()
-    r = r0
-    for j in range(offsets[r0], offsets[r1]):
-        sv = slot[nodes[j]]
+    r = 0
+    for j in range(nodes.shape[0]):
+        sv = slot[_ix(nodes[j])]
         if sv >= 0:
             while offsets[r + 1] <= j:
                 r += 1
-            inv[pos[sv]] = r
+            inv[pos[sv]] = first_set + r
             pos[sv] += 1
-    return ptr
 
 
 @njit(cache=True, nogil=True)
@@ -396,7 +495,7 @@ def _lazy_greedy(counts, tracked, eligible, threshold, ptrs, inv, n_sets, k):
 class _CoverageIndex:
     """Node → set index of the nodes that can become seeds, kept across IMM's phases.
 
-    Only the ``tracked`` nodes (the eligible nodes in the most sets) are indexed; sets
+    Only the ``tracked`` nodes (the eligible nodes in the most sets) are indexed; parts
     added since the last call are indexed as a new block, so each set is scanned once
     over all of IMM's greedy calls instead of once per call.
     """
@@ -410,31 +509,35 @@ class _CoverageIndex:
         # the `want` eligible nodes in the most sets (ties: lower index), sorted by index
         top = np.argsort(-counts, kind="stable")[:want]
         self.tracked = np.sort(top).astype(np.int64)
-        self.slot = np.full(n, -1, dtype=np.int64)
+        self.slot = np.full(n, -1, dtype=np.int32)
         self.slot[self.tracked] = np.arange(self.tracked.shape[0])
         self.want = want
         self.ptrs: list[np.ndarray] = []
         self.inv = np.empty(0, dtype=np.int32)
-        self.indexed_sets = 0
+        self.used = 0
+        self.indexed_parts = 0
         self.indexed_counts = np.zeros(self.tracked.shape[0], dtype=np.int64)
 
     def update(self, rr: RRSets) -> None:
-        """Index the sets added since the last call."""
-        if rr.count == self.indexed_sets:
+        """Index the parts added since the last call, as one block."""
+        if self.indexed_parts == len(rr.parts):
             return
         now = rr.counts[self.tracked]
         sizes = now - self.indexed_counts
-        base = int(sum(int(p[-1] - p[0]) for p in self.ptrs))
-        need = base + int(sizes.sum())
-        if need > self.inv.shape[0]:
-            inv = np.empty(max(need, 2 * self.inv.shape[0]), dtype=np.int32)
-            inv[:base] = self.inv[:base]
+        ptr = np.empty(sizes.shape[0] + 1, dtype=np.int64)
+        ptr[0] = self.used
+        np.cumsum(sizes, out=ptr[1:])
+        ptr[1:] += self.used
+        if ptr[-1] > self.inv.shape[0]:
+            inv = np.empty(max(int(ptr[-1]), 2 * self.inv.shape[0]), dtype=np.int32)
+            inv[: self.used] = self.inv[: self.used]
             self.inv = inv
-        ptr = _index_block(
-            rr.nodes, rr.offsets, self.indexed_sets, rr.count, self.slot, sizes, self.inv, base
-        )
+        pos = ptr[:-1].copy()
+        for i in range(self.indexed_parts, len(rr.parts)):
+            _index_part(*rr.parts[i], rr.first[i], self.slot, pos, self.inv)
         self.ptrs.append(ptr)
-        self.indexed_sets = rr.count
+        self.used = int(ptr[-1])
+        self.indexed_parts = len(rr.parts)
         self.indexed_counts = now
 
     def threshold(self, rr: RRSets) -> int:
