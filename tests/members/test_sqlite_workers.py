@@ -5,9 +5,7 @@ on the writer lock (core/db.py). Every accepted write is stored once, none fails
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, server_process
 from tests.members.test_concurrency import _all_at_once, _event
 
 
@@ -29,27 +27,8 @@ def two_workers(database_url: str) -> Iterator[str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "uvicorn", "budding.core.web:server_app", "--factory"]
     cmd += ["--port", str(port), "--workers", "2", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+    with server_process(cmd, env, port) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_two_processes_store_overlapping_batches_once(

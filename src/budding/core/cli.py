@@ -7,9 +7,12 @@ under the capability's name).
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -96,6 +99,8 @@ def serve(
 
     if migrate:
         upgrade()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(get_settings(), port))
     console.print(f"Budding is serving at [bold]http://{host}:{port}/[/bold] (admin: /admin)")
     uvicorn.run(
         "budding.core.web:server_app",
@@ -107,6 +112,17 @@ def serve(
         access_log=False,
         **proxy_options(get_settings()),
     )
+
+
+def metrics_dir(settings: Settings, port: int) -> Path:
+    """An empty directory for the worker processes' Prometheus metrics, so that /metrics
+    adds up every process's (prometheus_client's multiprocess mode); emptied at each
+    start, as files left by an earlier run would be counted again. One per port: two
+    servers on one data directory keep apart."""
+    path = settings.data_dir / "metrics" / str(port)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:

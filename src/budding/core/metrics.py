@@ -1,4 +1,5 @@
-"""Prometheus metrics. With several processes set PROMETHEUS_MULTIPROC_DIR (see docs)."""
+"""Prometheus metrics. With several processes, PROMETHEUS_MULTIPROC_DIR (``budding serve``
+sets it: see ``core.cli.metrics_dir``) makes /metrics add up every process's."""
 
 from __future__ import annotations
 
