@@ -28,14 +28,14 @@ from typing import Any
 import anyio
 from sqlalchemy import Engine, Table, select
 
-from budding.core.db import get_engine, unit_of_work
+from budding.core.db import get_engine, reading
 from budding.programs.models import Program
 from budding.referrals.links import (
     LinkTarget,
     invite_target,
     link_cache,
     referral_target,
-    resolve_link,
+    resolve_links,
 )
 from budding.referrals.models import ReferralClick
 
@@ -71,7 +71,7 @@ LEFT JOIN referral_clicks AS p ON p.token = v.previous AND p.program_id = v.prog
 """
 
 
-# Referral codes first, then invite codes (what ``links.resolve_link`` does), for many codes.
+# Referral codes first, then invite codes (what ``links.resolve_links`` does), in one query.
 PG_RESOLVE = """
 SELECT 0 AS kind, c.code, c.id, c.member_id, p.id, p.slug, p.landing_url, p.settings
 FROM referral_codes AS c JOIN programs AS p ON p.id = c.program_id
@@ -187,12 +187,9 @@ class PgClickStore:
                 conn.pgconn.finish()
 
 
-def _resolve_sync(code: str) -> LinkTarget | None:
-    with unit_of_work() as session:
-        target = resolve_link(session, code)
-    if target is not None:
-        link_cache.put(code, target)
-    return target
+def _resolve_sync(codes: list[str]) -> dict[str, LinkTarget]:
+    with reading() as session:
+        return resolve_links(session, codes)
 
 
 class ClickWriter:
@@ -209,9 +206,9 @@ class ClickWriter:
         # SQLite: its own worker thread, one batch at a time, never waiting behind the sync
         # routes for a slot of the shared thread pool.
         self._limiter = anyio.CapacityLimiter(1)
-        # Link look-ups on a cache miss (SQLite) get threads of their own too: a burst of new
-        # codes must not fill the shared pool that requests need to commit.
-        self.resolve_limiter = anyio.CapacityLimiter(4)
+        # Link look-ups on a cache miss (SQLite) get a thread of their own too: a burst of
+        # new codes must not fill the shared pool that requests need to commit.
+        self._resolve_limiter = anyio.CapacityLimiter(1)
 
     def _pg_store(self, engine: Engine) -> PgClickStore:
         if self._pg is None or self._pg.engine is not engine:
@@ -232,12 +229,11 @@ class ClickWriter:
 
     async def resolve(self, code: str) -> LinkTarget | None:
         """The target of a normalised code, from the link cache or the database (and then
-        cached). On PostgreSQL the misses of one moment share one query on the loop."""
+        cached). The misses of one moment share one look-up: on PostgreSQL a query on the
+        loop, on SQLite a thread's (many codes expire together, loaded together)."""
         target = link_cache.get(code)
         if target is not None:
             return target
-        if get_engine().dialect.name != "postgresql":
-            return await anyio.to_thread.run_sync(_resolve_sync, code, limiter=self.resolve_limiter)
         future = self._lookups.get(code)
         if future is None:
             future = self._lookups[code] = asyncio.get_running_loop().create_future()
@@ -277,7 +273,13 @@ class ClickWriter:
             while self._lookups:
                 batch, self._lookups = self._lookups, {}
                 try:
-                    found = await self._pg_store(get_engine()).resolve(list(batch))
+                    engine = get_engine()
+                    if engine.dialect.name == "postgresql":
+                        found = await self._pg_store(engine).resolve(list(batch))
+                    else:
+                        found = await anyio.to_thread.run_sync(
+                            _resolve_sync, list(batch), limiter=self._resolve_limiter
+                        )
                 except Exception as exc:
                     for future in batch.values():
                         if not future.done():

@@ -159,25 +159,41 @@ def invite_target(
 def resolve_link(session: Session, code: str) -> LinkTarget | None:
     """The referral code (or, failing that, invite code) behind a link, or None."""
     norm = normalise_code(code)
-    if norm is None:
-        return None
-    row = session.execute(
-        select(ReferralCode.id, ReferralCode.member_id, Program)
+    return None if norm is None else resolve_links(session, [norm]).get(norm)
+
+
+def resolve_links(session: Session, codes: list[str]) -> dict[str, LinkTarget]:
+    """The targets of those of ``codes`` (normalised) that exist: a referral code's, or
+    failing that an invite code's. Two queries for all of them, reading only the
+    program's columns a target needs."""
+    found: dict[str, LinkTarget] = {}
+    if not codes:
+        return found
+    programs: dict[int, Program] = {}
+
+    def program(pid: int, slug: str, landing: str | None, settings: Any) -> Program:
+        if pid not in programs:
+            programs[pid] = Program(id=pid, slug=slug, landing_url=landing, settings=settings)
+        return programs[pid]
+
+    columns = (Program.id, Program.slug, Program.landing_url, Program.settings)
+    rows = session.execute(
+        select(ReferralCode.code, ReferralCode.id, ReferralCode.member_id, *columns)
         .join(Program, Program.id == ReferralCode.program_id)
-        .where(ReferralCode.code == norm)
-    ).first()
-    if row is not None:
-        code_id, member_id, program = row
-        return referral_target(program, code_id, member_id)
-    invite = session.execute(
-        select(InviteCode.id, InviteCode.issuer_member_id, InviteCode.code, Program)
-        .join(Program, Program.id == InviteCode.program_id)
-        .where(InviteCode.code == norm)
-    ).first()
-    if invite is None:
-        return None
-    invite_id, issuer, invite_code, program = invite
-    return invite_target(program, invite_id, issuer, invite_code)
+        .where(ReferralCode.code.in_(codes))
+    )
+    for code, code_id, member_id, *prog in rows:
+        found[code] = referral_target(program(*prog), code_id, member_id)
+    rest = [c for c in codes if c not in found]
+    if rest:
+        rows = session.execute(
+            select(InviteCode.code, InviteCode.id, InviteCode.issuer_member_id, *columns)
+            .join(Program, Program.id == InviteCode.program_id)
+            .where(InviteCode.code.in_(rest))
+        )
+        for code, invite_id, issuer, *prog in rows:
+            found[code] = invite_target(program(*prog), invite_id, issuer, code)
+    return found
 
 
 class LinkCache:
