@@ -512,16 +512,9 @@ def reading(url: str | None = None) -> Iterator[Session]:
     """A transaction that only reads. On SQLite it takes neither Budding's writer lock nor
     SQLite's (a deferred ``BEGIN``), so it does not queue behind writers: a referral
     link's look-up once waited for the click writer's commits."""
-    session = session_factory(url)()
-    try:
+    with unit_of_work(url) as session:
         session.connection(execution_options={READ_ONLY: True})
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def dialect_insert(session: Session, table: Any) -> Any:
