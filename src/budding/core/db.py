@@ -15,11 +15,11 @@ import pkgutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -212,19 +212,27 @@ def sqlite_writer_lock_path(url: str) -> Path | None:
     return None if path is None else path.with_name(path.name + "-writer.lock")
 
 
+_T = TypeVar("_T")
+_per_process_lock = threading.Lock()
+
+
+def _per_process(registry: dict[tuple[int, Path], _T], path: Path, make: Callable[[], _T]) -> _T:
+    """This process's object for ``path`` in ``registry``, made on first use (keyed by
+    process id too: a forked child inherits the dict, not the parent's threads)."""
+    key = (os.getpid(), path)
+    with _per_process_lock:
+        found = registry.get(key)
+        if found is None:
+            found = registry[key] = make()
+        return found
+
+
 _process_writer_locks: dict[tuple[int, Path], threading.Lock] = {}
-_process_writer_locks_lock = threading.Lock()
 
 
 def _process_writer_lock(path: Path) -> threading.Lock:
-    """This process's lock in front of the file lock ``path`` (keyed by process id too: a
-    forked child must not inherit a lock some thread of the parent held)."""
-    key = (os.getpid(), path)
-    with _process_writer_locks_lock:
-        found = _process_writer_locks.get(key)
-        if found is None:
-            found = _process_writer_locks[key] = threading.Lock()
-        return found
+    """This process's lock in front of the file lock ``path``."""
+    return _per_process(_process_writer_locks, path, threading.Lock)
 
 
 class WriterLock:
@@ -351,18 +359,11 @@ class WalCheckpointer:
 
 
 _checkpointers: dict[tuple[int, Path], WalCheckpointer] = {}
-_checkpointers_lock = threading.Lock()
 
 
 def wal_checkpointer(database: Path) -> WalCheckpointer:
-    """This process's checkpointer of ``database`` (keyed by process id too: a forked
-    child inherits the dict but not the thread)."""
-    key = (os.getpid(), database)
-    with _checkpointers_lock:
-        found = _checkpointers.get(key)
-        if found is None:
-            found = _checkpointers[key] = WalCheckpointer(database)
-        return found
+    """This process's checkpointer of ``database``."""
+    return _per_process(_checkpointers, database, lambda: WalCheckpointer(database))
 
 
 def _writer_lock_connection(lock_path: Path, database: Path) -> type[sqlite3.Connection]:
