@@ -77,6 +77,18 @@ def test_seeds_table_and_errors(edges: Path, attributes: Path) -> None:
     assert nofile.exit_code == 2 and "no such file" in nofile.output
 
 
+def test_file_probabilities_with_repeated_edges_need_keep_duplicates(tmp_path: Path) -> None:
+    # as in NetHEPT, an edge repeated with its probability: merging would add them up
+    path = tmp_path / "prob.txt"
+    path.write_text("a b 0.6\na b 0.6\nb c 0.3\nc a 0.1\n")
+    merged = runner.invoke(app, ["seeds", str(path), "--k", "1", "--probability", "file"])
+    assert merged.exit_code == 2 and "--keep-duplicates" in merged.output
+    out = run(
+        "seeds", str(path), "--k", "1", "--probability", "file", "--keep-duplicates", "--json"
+    )  # fmt: skip
+    assert out["seeds"] == ["a"]
+
+
 def test_rank_json_shape(edges: Path, tmp_path: Path) -> None:
     out = run("rank", str(edges), "--top", "4", "--json", "--rr-sets", "2000")
     assert out["by"] == "reach"

@@ -8,9 +8,12 @@ Conventions (fixed here, used by every algorithm in :mod:`budding.influence`):
 * **Self-loops** are dropped (``drop_self_loops=True``): nobody influences
   themselves.
 * **Duplicate edges** are merged (``dedupe=True``) into one edge whose weight
-  is the sum of the duplicates' weights (interaction counts add up).  With
+  is the sum of the duplicates' weights (interaction counts add up);
+  ``merged_duplicates`` says how many were merged away.  With
   ``dedupe=False`` multi-edges are kept, and under Independent Cascade each is
-  an independent chance (NetHEPT is used this way, as distributed).
+  an independent chance (NetHEPT is used this way, as distributed).  Summed
+  weights are no IC probabilities, so ``probability="file"`` under IC refuses
+  a graph that merged any.
 * **Weights** (an optional third column) are kept as float32 on both CSRs; they
   become edge probabilities only with ``probability="file"`` (see
   :mod:`budding.influence.probability`).
@@ -60,9 +63,12 @@ def _fill_rows(src, dst, w, indptr, has_w):
 
 @njit(cache=True)
 def _clean_rows(indptr, indices, weights, has_w, drop_self, dedupe):
-    """Sort each row (when deduping), drop self-loops / merge duplicates, compact in place."""
+    """Sort each row (when deduping), drop self-loops / merge duplicates, compact in place.
+
+    Returns (edges kept, duplicates merged away)."""
     n = indptr.shape[0] - 1
     out = 0
+    merged = 0
     start = indptr[0]
     for u in range(n):
         end = indptr[u + 1]
@@ -85,6 +91,7 @@ def _clean_rows(indptr, indices, weights, has_w, drop_self, dedupe):
             if dedupe and out > row_start and indices[out - 1] == v:
                 if has_w:
                     weights[out - 1] += roww[j]
+                merged += 1
                 continue
             indices[out] = v
             if has_w:
@@ -92,7 +99,7 @@ def _clean_rows(indptr, indices, weights, has_w, drop_self, dedupe):
             out += 1
         start = end
         indptr[u + 1] = out
-    return out
+    return out, merged
 
 
 @njit(cache=True)
@@ -138,6 +145,7 @@ class Graph:
         "in_indices",
         "in_indptr",
         "in_weight",
+        "merged_duplicates",
         "out_indices",
         "out_indptr",
         "out_weight",
@@ -152,6 +160,8 @@ class Graph:
         ids: np.ndarray,
         out_weight: np.ndarray | None = None,
         in_weight: np.ndarray | None = None,
+        *,
+        merged_duplicates: int = 0,
     ) -> None:
         self.out_indptr = out_indptr
         self.out_indices = out_indices
@@ -160,6 +170,7 @@ class Graph:
         self.ids = ids
         self.out_weight = out_weight
         self.in_weight = in_weight
+        self.merged_duplicates = merged_duplicates
         self._index: dict[Any, int] | None = None
 
     # -- construction -------------------------------------------------------------------------
@@ -207,8 +218,9 @@ class Graph:
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
         indices, weights = _fill_rows(src, dst, w, indptr, has_w)
+        merged = 0
         if drop_self_loops or dedupe:
-            m = _clean_rows(indptr, indices, weights, has_w, drop_self_loops, dedupe)
+            m, merged = _clean_rows(indptr, indices, weights, has_w, drop_self_loops, dedupe)
             indices = indices[:m].copy()
             weights = weights[:m].copy() if has_w else weights
         in_indptr = np.zeros(n + 1, dtype=np.int64)
@@ -224,6 +236,7 @@ class Graph:
             ids,
             weights if has_w else None,
             in_weights if has_w else None,
+            merged_duplicates=int(merged),
         )
 
     @classmethod

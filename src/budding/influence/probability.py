@@ -11,7 +11,9 @@ Specs accepted everywhere a ``probability=`` is taken:
   social networks", KDD 2009); reproducible, the same for a given edge in both
   directions of storage.
 * ``"file"`` — the graph's weights (third column), which must lie in [0, 1];
-  under LT every node's incoming weights must sum to at most 1.
+  under LT every node's incoming weights must sum to at most 1.  Under IC the
+  graph must not have merged duplicate edges (their weights were added, which
+  probabilities do not do): load such a file with ``dedupe=False``.
 * ``"weighted"`` — weighted cascade by strength: p(u→v) = w(u, v) / max(1, Σ w(·, v)),
   so the members v hears from most carry most of the influence on v, and
   faint contact (total weight below 1, e.g. one interaction long ago) stays
@@ -149,6 +151,14 @@ def edge_probabilities(graph: Graph, spec: str = "wc", model: str = "ic") -> Edg
         if graph.out_weight is None or graph.in_weight is None:
             raise ProbabilityError(
                 "probability 'file' needs a third column (weight) in the edge list"
+            )
+        if model == "ic" and graph.merged_duplicates:
+            count = graph.merged_duplicates
+            raise ProbabilityError(
+                f"probability 'file': {count} duplicate edge"
+                f"{' was' if count == 1 else 's were'} merged by adding their weights, but IC probabilities do not add (two chances "
+                "of 0.5 make 0.75); load with dedupe=False (CLI --keep-duplicates) to keep "
+                "each as its own chance"
             )
         out_p, in_p = graph.out_weight, graph.in_weight
         if graph.m and (float(in_p.min()) < 0.0 or float(in_p.max()) > 1.0):
