@@ -77,6 +77,22 @@ def test_seeds_table_and_errors(edges: Path, attributes: Path) -> None:
     assert nofile.exit_code == 2 and "no such file" in nofile.output
 
 
+def test_options_are_named_in_errors(edges: Path, tmp_path: Path) -> None:
+    for args, option in (
+        (["seeds", str(edges), "--ell", "0"], "--ell"),
+        (["simulate", str(edges), "--seeds", "a0", "--launch-cost", "0"], "--launch-cost"),
+        (["simulate", str(edges), "--seeds", ""], "--seeds"),
+        (["rank", str(edges), "--groups", str(tmp_path / "none.csv")], "--groups"),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and option in result.output, (args, result.output)
+        assert "--attributes" not in result.output
+    header_only = tmp_path / "groups.csv"
+    header_only.write_text("id,team\n")
+    empty = runner.invoke(app, ["rank", str(edges), "--groups", str(header_only)])
+    assert empty.exit_code == 2 and "--groups" in empty.output
+
+
 def test_file_probabilities_with_repeated_edges_need_keep_duplicates(tmp_path: Path) -> None:
     # as in NetHEPT, an edge repeated with its probability: merging would add them up
     path = tmp_path / "prob.txt"

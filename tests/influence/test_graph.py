@@ -37,6 +37,13 @@ def test_snap_text_with_comments_self_loops_and_duplicates(tmp_path: Path) -> No
     assert kept.m == 5
 
 
+def test_semicolons_separate_string_ids_too(tmp_path: Path) -> None:
+    g = Graph.from_edgelist(write(tmp_path, "s.txt", "alice;bob\nbob;carol;0.5\n"))
+    assert edge_set(g) == {("alice", "bob"), ("bob", "carol")}
+    numbers = Graph.from_edgelist(write(tmp_path, "n.txt", "1;2\n2;3\n"))
+    assert edge_set(numbers) == {(1, 2), (2, 3)}
+
+
 def test_csv_with_header_weights_and_gzip(tmp_path: Path) -> None:
     path = write(tmp_path, "g.csv.gz", "src,dst,weight\n1,2,0.5\n2,3,1e-1\n1,2,0.25\n")
     g = Graph.from_edgelist(path)

@@ -45,3 +45,10 @@ def test_unweighted_duplicates_count_too() -> None:
     g = Graph.from_edges([0, 0, 1, 1, 1], [1, 1, 2, 2, 2])
     assert g.merged_duplicates == 3 and g.m == 2
     assert Graph.from_edges([0, 1], [1, 0]).merged_duplicates == 0
+
+
+def test_lt_overflow_names_the_node_as_in_the_file() -> None:
+    g = Graph.from_edges([1, 2, 160], [160, 160, 2])
+    with pytest.raises(ProbabilityError, match=r"node 160 sum to 1\.2") as err:
+        edge_probabilities(g, "uniform:0.6", "lt")
+    assert "np." not in str(err.value)

@@ -95,6 +95,32 @@ def test_simulation_input_errors(client: Any, community: dict[str, Any]) -> None
     assert client.get("/api/v1/influence/simulations/999999").status_code == 404
 
 
+def test_simulation_refuses_a_bad_audience_before_enqueueing(
+    client: Any, community: dict[str, Any]
+) -> None:
+    """A target no member matches fails the request, not (twice) the job."""
+    with unit_of_work() as session:
+        before = len(jobs.list_jobs(session, program_id=community["program"].id))
+    plans = [{"name": "a", "strategy": "imm", "k": 2}]
+    for body, name in (
+        ({"plans": plans, "target": "lang=fr"}, "target"),
+        ({"plans": plans, "target": "lang"}, "target"),
+    ):
+        bad = client.post("/api/v1/influence/simulations", json={**body, "runs": 10})
+        assert bad.status_code == 422, bad.text
+        assert name in bad.json()["error"]["fields"]
+    with unit_of_work() as session:
+        assert len(jobs.list_jobs(session, program_id=community["program"].id)) == before
+
+
+def test_leaders_by_an_unknown_attribute_is_an_error(
+    client: Any, community: dict[str, Any]
+) -> None:
+    bad = client.get("/api/v1/influence/leaders", params={"group": "nosuch"})
+    assert bad.status_code == 422
+    assert "lang" in bad.json()["error"]["fields"]["group"]  # names the known ones
+
+
 def test_cli_program_source(community: dict[str, Any]) -> None:
     import json
 
@@ -112,3 +138,8 @@ def test_cli_program_source(community: dict[str, Any]) -> None:
     assert len(json.loads(ranked.stdout)["leaders"]) == 2
     missing = runner.invoke(app, ["rank", "--program", "nope"])
     assert missing.exit_code == 2 and "nope" in missing.output
+    group = runner.invoke(app, ["rank", "--program", "acme", "--group-by", "nosuch"])
+    assert group.exit_code == 2 and "--group-by" in group.output and "lang" in group.output
+    target = runner.invoke(app, ["seeds", "--program", "acme", "--target", "locale=ko"])
+    assert target.exit_code == 2 and "--target" in target.output
+    assert "--attributes" not in target.output  # a program has no attributes file

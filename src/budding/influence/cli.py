@@ -171,20 +171,21 @@ def _client(scheduler: str | None) -> Any:
         raise _fail(f"--scheduler: cannot reach {scheduler}: {exc}") from None
 
 
-def read_attributes(path: Path) -> dict[str, dict[str, str]]:
+def read_attributes(path: Path, option: str = "--attributes") -> dict[str, dict[str, str]]:
     """Read node attributes: CSV ``id,attr,value`` (long) or ``id,ATTR1,ATTR2…`` (wide).
 
-    Returns ``{attr: {node id: value}}``; ids and values are strings.
+    Returns ``{attr: {node id: value}}``; ids and values are strings.  Errors name
+    ``option``, the command-line option that gave the file.
     """
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = [h.strip() for h in next(reader, [])]
             if len(header) < 2:
-                raise _fail(f"--attributes: {path} needs a header 'id,attr,value' or 'id,ATTR…'")
+                raise _fail(f"{option}: {path} needs a header 'id,attr,value' or 'id,ATTR…'")
             rows = list(reader)
     except OSError as exc:
-        raise _fail(f"--attributes: {exc}") from None
+        raise _fail(f"{option}: {exc}") from None
     attrs: dict[str, dict[str, str]] = {}
     lower = [h.lower() for h in header]
     if lower[:3] in (["id", "attr", "value"], ["id", "attribute", "value"]):
@@ -198,13 +199,16 @@ def read_attributes(path: Path) -> dict[str, dict[str, str]]:
     return attrs
 
 
-def _select(graph: Graph, attrs: dict[str, dict[str, str]], spec: str, option: str) -> list[Any]:
+def _select(
+    graph: Graph, attrs: dict[str, dict[str, str]], spec: str, option: str, where: str
+) -> list[Any]:
+    """The nodes whose attribute matches ``spec`` (ATTR=VALUE); ``where`` says where the
+    attributes came from, for the error messages."""
     if "=" not in spec:
         raise _fail(f"{option}: '{spec}' must look like ATTR=VALUE")
     name, value = (s.strip() for s in spec.split("=", 1))
     if name not in attrs:
-        known = ", ".join(sorted(attrs)) or "none"
-        raise _fail(f"{option}: no attribute '{name}' in --attributes (known: {known})")
+        raise _fail(f"{option}: no attribute '{name}' {where} (known: {_known(attrs)})")
     chosen = []
     for node, v in attrs[name].items():
         if v == value:
@@ -215,6 +219,10 @@ def _select(graph: Graph, attrs: dict[str, dict[str, str]], spec: str, option: s
     if not chosen:
         raise _fail(f"{option}: no node of the graph has {name}={value}")
     return chosen
+
+
+def _known(attrs: dict[str, dict[str, str]]) -> str:
+    return ", ".join(sorted(attrs)) or "none"
 
 
 _SOURCE = typer.Argument(
@@ -292,12 +300,19 @@ def rank_command(
         if group_by is not None:
             if src.attributes is None:
                 raise _fail("--group-by needs --program (use --groups FILE for files)")
-            mapping = dict(src.attributes.get(group_by, {}))
+            mapping = {m: v for m, v in src.attributes.get(group_by, {}).items() if v}
+            if not mapping:
+                raise _fail(
+                    f"--group-by: no member has the attribute '{group_by}' "
+                    f"(known: {_known(src.attributes)})"
+                )
         else:
             assert groups is not None
-            attrs = read_attributes(groups)
+            attrs = read_attributes(groups, "--groups")
             column = next(iter(attrs)) if attrs else None
             mapping = dict(attrs[column]) if column else {}
+            if not mapping:
+                raise _fail(f"--groups: {groups} has no 'id,group' rows")
         per_group = leaders_by_group(graph, mapping, top, ranking=ranking)
         if as_json:
             payload = {
@@ -370,6 +385,8 @@ def seeds_command(
         raise _fail(f"--model: '{model}' must be ic or lt")
     if not 0 < epsilon < 1:
         raise _fail(f"--epsilon: {epsilon} must be between 0 and 1")
+    if ell <= 0:
+        raise _fail(f"--ell: {ell} must be positive")
     if (target or allowed) and attributes is None and program is None:
         raise _fail("--target/--allowed need --attributes FILE with the node attributes")
     if (consented_only or active_only) and program is None:
@@ -378,8 +395,9 @@ def seeds_command(
         src = _open_source(source, program, progress, reverse, keep_self_loops, keep_duplicates)
         graph = src.graph
         attrs = read_attributes(attributes) if attributes is not None else src.attributes or {}
-        targets = _select(graph, attrs, target, "--target") if target else None
-        candidates = _select(graph, attrs, allowed, "--allowed") if allowed else None
+        where = "in --attributes" if attributes is not None else "among the program's members"
+        targets = _select(graph, attrs, target, "--target", where) if target else None
+        candidates = _select(graph, attrs, allowed, "--allowed", where) if allowed else None
         for flag, pool in (("consented", consented_only), ("active", active_only)):
             if pool:
                 members = src.consented if flag == "consented" else src.active
@@ -453,6 +471,9 @@ def simulate_command(
     seed_ids = _seed_ids(seeds, seeds_file)
     if not 0 < saturation <= 1:
         raise _fail(f"--saturation: {saturation} must be in (0, 1]")
+    bad_costs = [c for c in launch_cost if not c > 0]
+    if bad_costs:
+        raise _fail(f"--launch-cost: {bad_costs[0]:g} must be positive (1 = one tap)")
     share = ShareModel(saturation=saturation)
     if funnel:
         try:
@@ -532,7 +553,7 @@ def _seed_ids(seeds: str | None, seeds_file: Path | None) -> list[str]:
             ids = [ln.split(",")[0].strip() for ln in text.splitlines()]
             ids = [s for s in ids if s and not s.startswith("#")]
     if not ids:
-        raise _fail("no seeds given")
+        raise _fail("--seeds/--seeds-file: no seeds given")
     return ids
 
 

@@ -428,7 +428,7 @@ def _read_strings(
         if skip:
             fb.read(skip)
         text = io.TextIOWrapper(fb, encoding="utf-8", errors="replace", newline="")
-        rows: Iterable[Any] = csv.reader(text) if comma else (ln.split() for ln in text)
+        rows: Iterable[Any] = csv.reader(text) if comma else (_fields(ln, False) for ln in text)
         for line_no, fields in enumerate(rows, start=skip_lines + 1):
             if not fields or not fields[0].strip() or fields[0].lstrip().startswith(("#", "%")):
                 continue

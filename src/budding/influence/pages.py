@@ -42,13 +42,6 @@ COLORS = ["#2f7d4f", "#d08a1e", "#3a6ea5", "#a23b72", "#6b8e23", "#66707a", "#b5
 KIND = "influence.simulate"
 
 
-def _attribute_names(pg: Any) -> list[str]:
-    names: set[str] = set()
-    for values in pg.attributes.values():
-        names.update(k for k, v in values.items() if isinstance(v, str | int | bool))
-    return sorted(names)
-
-
 @router.get("/admin/{slug}/influence")
 def leaders_page(
     request: Request,
@@ -62,13 +55,16 @@ def leaders_page(
     if by not in MEASURES:
         by = "reach"
     pg = service.load_graph(ctx.session, program)
-    result = service.leaders(ctx.session, program, top=top, group=group or None, by=by, pg=pg)
+    try:
+        result = service.leaders(ctx.session, program, top=top, group=group or None, by=by, pg=pg)
+    except BuddingError:  # an attribute no member has (any more): say so on the page
+        result = {"by": by, "group": group, "leaders": [], "groups": {}}
     return ctx.render(
         request,
         "influence/leaders.html",
         program=program,
         result=result,
-        attributes=_attribute_names(pg),
+        attributes=pg.attribute_names(),
         group=group,
         by=by,
         top=top,
@@ -167,7 +163,7 @@ def _planner(
         program=program,
         form=form or defaults,
         errors=errors or {},
-        attributes=_attribute_names(pg),
+        attributes=pg.attribute_names(),
         members=pg.graph.n,
         strategies=STRATEGY_LABELS,
         recent=recent,
@@ -249,8 +245,6 @@ def planner_submit(
                 "funnel": rates,
             }
         )
-        if request_in.target:
-            service.target_members(service.load_graph(ctx.session, program), request_in.target)
         # start_simulation validates everything before its one write (the job row).
         record = service.start_simulation(ctx.session, program, request_in)
     except ValidationError as exc:

@@ -150,7 +150,8 @@ def edge_probabilities(graph: Graph, spec: str = "wc", model: str = "ic") -> Edg
     elif spec == "file":
         if graph.out_weight is None or graph.in_weight is None:
             raise ProbabilityError(
-                "probability 'file' needs a third column (weight) in the edge list"
+                "probability 'file' needs a weight per edge: a third column of numbers "
+                "(a file whose first line's third field is not a number is read without one)"
             )
         if model == "ic" and graph.merged_duplicates:
             count = graph.merged_duplicates
@@ -178,7 +179,7 @@ def edge_probabilities(graph: Graph, spec: str = "wc", model: str = "ic") -> Edg
             if worst > 1.0 + 1e-4:
                 v = int(sums.argmax())
                 raise ProbabilityError(
-                    f"probability '{spec}' under LT: weights into node {graph.ids[v]!r} sum to "
+                    f"probability '{spec}' under LT: weights into node {graph.id_list([v])[0]} sum to "
                     f"{worst:.4g} > 1 (use 'wc', or scale the weights)"
                 )
     elif model != "ic":

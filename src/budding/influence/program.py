@@ -51,6 +51,13 @@ class ProgramGraph:
         """External ids of members whose attribute ``name`` equals ``value`` (as text)."""
         return [m for m, attrs in self.attributes.items() if _text(attrs.get(name)) == value]
 
+    def attribute_names(self) -> list[str]:
+        """The attributes members have with a plain value (text, number, yes/no), sorted."""
+        names: set[str] = set()
+        for values in self.attributes.values():
+            names.update(k for k, v in values.items() if isinstance(v, str | int | float | bool))
+        return sorted(names)
+
     def groups(self, name: str) -> dict[Hashable, Hashable]:
         """Member → value of attribute ``name``, for members that have it."""
         out: dict[Hashable, Hashable] = {}

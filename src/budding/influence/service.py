@@ -75,7 +75,11 @@ def leaders(
         return {"by": by, "group": group, "leaders": [], "groups": {}}
     full = rank(pg.graph, None, by=by, rr_sets=RR_SETS, probability=PROBABILITY)
     if group:
-        per = leaders_by_group(pg.graph, pg.groups(group), top, ranking=full)
+        groups = pg.groups(group)
+        if not groups:
+            known = ", ".join(pg.attribute_names()) or "none"
+            raise field("group", f"no member has the attribute {group!r} (known: {known})")
+        per = leaders_by_group(pg.graph, groups, top, ranking=full)
         return {
             "by": by,
             "group": group,
@@ -162,7 +166,8 @@ def plan_seeds(
 def start_simulation(session: Session, program: Any, request: SimulationIn) -> jobs.JobRecord:
     """Enqueue a campaign simulation (job ``influence.simulate``) in the caller's unit of work.
 
-    Explicit seeds are checked now, so a typo fails the request, not the job.
+    Explicit seeds, the target audience and the seed pools are checked now, so a
+    typo fails the request, not the job.
     """
     from budding.members import service as members
 
@@ -176,6 +181,12 @@ def start_simulation(session: Session, program: Any, request: SimulationIn) -> j
                 raise field(f"plans.{i}.seeds", f"unknown members: {', '.join(missing[:10])}")
     if request.funnel is not None and any(not 0 < r <= 1 for r in request.funnel):
         raise field("funnel", "every step conversion rate must be in (0, 1]")
+    if request.target or request.consented_only or request.active_only:
+        # the job would only fail on them, and retry: check the audience now
+        pg = load_graph(session, program)
+        if request.target:
+            target_members(pg, request.target)
+        _candidates(pg, request.consented_only, request.active_only)
     payload = request.model_dump(mode="json")
     return jobs.enqueue(session, "influence.simulate", payload, program_id=program.id)
 
