@@ -229,6 +229,18 @@ def test_language_switch_without_member_uses_a_cookie(anon_client, program) -> N
     assert r.status_code == 422
 
 
+def test_language_switch_keeps_the_pages_query(anon_client, program) -> None:
+    """Token pages (a waitlist entry's status link) need their query back after the switch."""
+    page = anon_client.get("/p/acme/sign-in?next=/p/acme/profile")
+    assert 'name="next" value="/p/acme/sign-in?next=/p/acme/profile"' in page.text
+    r = anon_client.post(
+        "/p/acme/language",
+        data={"locale": "ko", "next": "/p/acme/waitlist/me?t=12.abc"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/p/acme/waitlist/me?t=12.abc"
+
+
 def test_language_switch_of_a_member_is_stored(anon_client, smtp, ann) -> None:
     sign_in(anon_client, smtp, ann)
     token = _csrf(anon_client.get("/p/acme/profile").text)

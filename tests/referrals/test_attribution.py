@@ -256,6 +256,9 @@ def test_qualifying_conversion(client, program, reward_calls, webhook_calls) -> 
     _purchase(client, "4", "ann", amount=50)
     listed = client.get("/api/v1/referrals").json()
     assert [r["conversion_event_id"] for r in listed] == ["purchase-2"]
+    assert len(client.get("/api/v1/referrals", params={"status": "active"}).json()) == 1
+    bad = client.get("/api/v1/referrals", params={"status": "bogus"})
+    assert bad.status_code == 422 and "status" in bad.json()["error"]["fields"]
 
 
 def test_conversion_outside_the_window_does_not_count(client, program) -> None:  # type: ignore[no-untyped-def]

@@ -88,6 +88,30 @@ def test_tree_command(client) -> None:  # type: ignore[no-untyped-def]
     assert "ann" in out and "bob" in out and "generation sizes: 1: 1" in out
 
 
+def _refer(client, referrer: str, referee: str) -> None:  # type: ignore[no-untyped-def]
+    code = client.get(f"/api/v1/members/{referrer}/referrals").json()["referral_code"]
+    event = {
+        "id": f"signup-{referee}",
+        "type": "signup",
+        "member": referee,
+        "occurred_at": "2026-01-01T00:00:00+00:00",
+        "properties": {"referral_code": code},
+    }
+    assert client.post("/api/v1/events", json={"events": [event]}).status_code in (200, 202)
+
+
+def test_tree_prints_each_member_under_its_referrer(client) -> None:  # type: ignore[no-untyped-def]
+    client.post("/api/v1/members", json={"external_id": "root", "email": "root@example.com"})
+    for child in ("a", "b"):
+        _refer(client, "root", child)
+    _refer(client, "b", "b1")  # breadth-first order would print b1 right after a
+    _refer(client, "a", "a1")
+    out = _run("referrals", "tree", "-p", "acme", "--root", "root", "--depth", "3")
+    order = [line.lstrip("└├│─ ").split()[0] for line in out.splitlines() if "gen " in line]
+    assert order.index("a1") == order.index("a") + 1
+    assert order.index("b1") == order.index("b") + 1
+
+
 def test_export_and_erase(client, program) -> None:  # type: ignore[no-untyped-def]
     set_settings(program.slug, mode="waitlist")
     client.post("/api/v1/waitlist", json={"email": "bob@example.com"})

@@ -163,6 +163,30 @@ def test_protected_top_cannot_be_skipped_into(client, program) -> None:  # type:
     assert [_position(client, f"p{i}@example.com") for i in range(3)] == [1, 2, 3]
 
 
+def test_skip_blocked_by_the_protected_top_moves_nothing_and_spends_no_cap(client, program) -> None:  # type: ignore[no-untyped-def]
+    """Right behind the protected top there is no one to pass: the climb is recorded as
+    protected, and neither the rank nor the cap changes."""
+    set_settings(
+        program.slug,
+        mode="waitlist",
+        waitlist_skip_places=3,
+        waitlist_skip_cap=3,
+        waitlist_protected_top=2,
+    )
+    for i in range(2):
+        _join(client, f"p{i}@example.com")
+    climber = _join(client, "climber@example.com")  # position 3, right behind the top 2
+    _join(client, "late@example.com")
+    _join(client, "friend@example.com", referral_code=climber["referral_code"])
+    _confirm("friend@example.com")
+    detail = client.get("/api/v1/waitlist/climber@example.com").json()
+    assert detail["position"] == 3 and detail["places_gained"] == 0
+    assert [(h["reason"], h["old_position"], h["new_position"]) for h in detail["history"]] == [
+        ("joined", None, 3),
+        ("skip_protected", 3, 3),
+    ]
+
+
 def test_release_top_n(client, waitlist_program, sink, webhook_calls) -> None:  # type: ignore[no-untyped-def]
     for i in range(6):
         _join(client, f"p{i}@example.com")

@@ -46,6 +46,7 @@ from budding.referrals.schemas import (
 )
 
 COUNTING = ("active", "approved")
+STATUSES = ("active", "held", "approved", "rejected")
 REVIEW_STATUSES = ("held", "approved", "rejected")
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -516,6 +517,8 @@ def list_referrals(
     before_id: int | None = None,
 ) -> list[ReferralFact]:
     """Referrals, newest first (``status`` filters, e.g. ``held`` for the review queue)."""
+    if status is not None and status not in STATUSES:
+        raise field("status", f"must be one of {', '.join(STATUSES)}")
     stmt = select(Referral).where(Referral.program_id == program.id)
     if status is not None:
         stmt = stmt.where(Referral.status == status)

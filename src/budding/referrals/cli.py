@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.tree import Tree
 
 from budding.core.cli import cli_unit_of_work, console
 from budding.programs.service import get_program
@@ -237,11 +239,15 @@ def referrals_tree(
                 }
             )
             return
-        for n in sub.nodes:
-            console.print(
-                f"{'  ' * n.depth}{n.external_id}  [dim]gen {n.generation}, "
+        forest = Tree(f"fission tree of {escape(root or prog.slug)}", guide_style="dim")
+        branches: dict[str, Tree] = {}
+        for n in sub.nodes:  # breadth-first: a referrer comes before the people it brought
+            parent = branches.get(n.parent) if n.parent else None
+            branches[n.external_id] = (parent or forest).add(
+                f"{escape(n.external_id)}  [dim]gen {n.generation}, "
                 f"{n.children} children, {n.descendants} below[/dim]"
             )
+        console.print(forest)
         sizes = ", ".join(f"{g}: {k}" for g, k in sub.generation_sizes.items())
         console.print(f"generation sizes: {sizes or '-'}")
         if sub.truncated:

@@ -447,22 +447,28 @@ def skip_ahead(
         else:
             floor_key, floor_seq = floor
             new_key = max(new_key, floor_key if entry.seq > floor_seq else floor_key + 1)
-    if new_key >= entry.rank_key:
+    passed = (
+        []
+        if new_key >= entry.rank_key
+        else list(
+            session.scalars(
+                select(WaitlistEntry)
+                .where(
+                    _waiting(program),
+                    WaitlistEntry.id != entry.id,
+                    _ahead(entry.rank_key, entry.seq),
+                    ~_ahead(new_key, entry.seq),
+                )
+                .order_by(WaitlistEntry.rank_key, WaitlistEntry.seq)
+            )
+        )
+    )
+    if not passed:
+        # capped, or nobody ahead it may pass (the protected top, or it is first): a
+        # lower rank_key that passes no one would spend the cap for nothing
         reason = "skip_capped" if step == 0 else "skip_protected"
         _change(session, program, entry.id, old_pos, old_pos, reason, detail)
         return 0
-    passed = list(
-        session.scalars(
-            select(WaitlistEntry)
-            .where(
-                _waiting(program),
-                WaitlistEntry.id != entry.id,
-                _ahead(entry.rank_key, entry.seq),
-                ~_ahead(new_key, entry.seq),
-            )
-            .order_by(WaitlistEntry.rank_key, WaitlistEntry.seq)
-        )
-    )
     entry.boost = max(entry.boost, entry.seq - (new_key + 1) // 2)
     entry.rank_key = new_key
     new_pos = old_pos - len(passed)
