@@ -367,6 +367,7 @@ def test_the_first_route_answers_as_the_documented_route(
         (None, {"content": b"", "headers": json_type}),
         (None, {"json": {}}),
         (None, {"json": {"events": "x"}}),
+        (None, {"json": {"events": []}}),  # 422: an empty batch is a client bug
         (None, {"json": [1, 2]}),
         (None, {"json": {"events": [{"id": "e1"}, 7, *_batch(range(2))]}}),
         (None, {"json": {"events": _batch(range(1001))}}),
@@ -392,3 +393,8 @@ def test_the_first_route_answers_as_the_documented_route(
             assert (got.status_code, got.json()) == (want.status_code, want.json()), request
             statuses.add(got.status_code)
     assert statuses == {200, 400, 401, 413, 422}
+
+
+def test_an_empty_batch_is_refused(client: Any) -> None:
+    r = client.post("/api/v1/events", json={"events": []})
+    assert r.status_code == 422 and "events" in r.json()["error"]["fields"]

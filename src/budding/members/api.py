@@ -76,7 +76,9 @@ def erase_member(external_id: str, ctx: ApiContext = API_WRITE) -> Response:
 
 
 class EventBatch(BaseModel):
-    events: list[Any] = Field(description="1 to 1,000 events; each validated on its own")
+    events: list[Any] = Field(
+        min_length=1, description="1 to 1,000 events; each validated on its own"
+    )
 
 
 # Batches up to this size are validated in the event loop: a thread-pool hop costs more.

@@ -19,15 +19,19 @@ from budding.members import service
 from budding.members.schemas import MAX_BATCH
 from budding.programs.service import get_program
 
-members_app = typer.Typer(help="Members: import, export, erase.", no_args_is_help=True)
+members_app = typer.Typer(help="Members: import, export, erase, settings.", no_args_is_help=True)
 events_app = typer.Typer(help="Events: import.", no_args_is_help=True)
 COMMANDS = {"members": members_app, "events": events_app}
 
 PROGRAM = typer.Option(..., "--program", "-p", help="Program slug.")
 
 
-def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) from a JSONL or CSV file (by extension; ``-`` columns as JSON)."""
+def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, record) from a JSONL or CSV file (by extension; ``-`` columns as JSON).
+
+    A line that is not a JSON object comes as (line number, why) instead, so the
+    importer can name it rather than blame a missing field.
+    """
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
             for n, row in enumerate(csv.DictReader(fh), start=2):
@@ -51,9 +55,11 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                yield n, orjson.loads(line)
+                value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                yield n, {"__invalid__": str(exc)}
+                yield n, f"not a JSON object ({exc})"
+                continue
+            yield n, value if isinstance(value, dict) else "not a JSON object"
 
 
 def _count_lines(path: Path) -> int:
@@ -100,6 +106,11 @@ def import_members(
             batch.clear()
 
         for line, record in read_records(path):
+            if isinstance(record, str):
+                failed += 1
+                err_console.print(f"line {line}: {record}")
+                progress.advance(task)
+                continue
             batch.append((line, record))
             if len(batch) >= 500:
                 flush()
@@ -108,6 +119,24 @@ def import_members(
     console.print(f"created {created}, updated {updated}, rejected {failed}")
     if failed:
         raise typer.Exit(1)
+
+
+@members_app.command("settings")
+def member_settings(
+    program: str = PROGRAM,
+    auto_create: bool | None = typer.Option(
+        None,
+        "--auto-create/--no-auto-create",
+        help="Create unknown members from their events (default), or reject such events.",
+    ),
+) -> None:
+    """Show (or change) how the program treats events of members it does not know."""
+    with cli_unit_of_work() as session:
+        prog = get_program(session, program)
+        if auto_create is not None:
+            service.set_auto_create_members(session, prog, auto_create)
+        enabled = service.auto_create_members(prog)
+    console.print(f"auto_create: {'on' if enabled else 'off'}")
 
 
 @members_app.command("export")
@@ -166,6 +195,11 @@ def import_events(
             lines.clear()
 
         for line, record in read_records(path):
+            if isinstance(record, str):
+                rejected += 1
+                err_console.print(f"line {line}: {record}")
+                progress.advance(task)
+                continue
             lines.append(line)
             batch.append(record)
             if len(batch) >= MAX_BATCH:

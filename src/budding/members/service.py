@@ -24,7 +24,7 @@ from budding.core.security import new_token, token_hash
 from budding.members.models import Event, MagicLink, Member
 from budding.members.schemas import MemberIn, normalise_email
 from budding.programs.models import Program
-from budding.programs.service import program_setting
+from budding.programs.service import program_setting, update_program_settings
 
 
 def parse_member(data: dict[str, Any]) -> MemberIn:
@@ -411,7 +411,13 @@ def set_member_locale(session: Session, member: Member, locale: str | None) -> M
 
 
 def auto_create_members(program: Program) -> bool:
+    """Whether an event of an unknown member creates the member (default: yes)."""
     return bool(program_setting(program, "members", "auto_create", True))
+
+
+def set_auto_create_members(session: Session, program: Program, enabled: bool) -> None:
+    """Turn creating members from events on or off (off: such events are rejected)."""
+    update_program_settings(session, program, "members", {"auto_create": bool(enabled)})
 
 
 def members_by_external_ids(
