@@ -29,6 +29,9 @@ def test_invites_commands(client, program) -> None:  # type: ignore[no-untyped-d
     result = runner.invoke(app, ["invites", "issue", "-p", "acme", "-m", "ann", "-n", "5"])
     assert result.exit_code == 1 and "invites left" in result.output
     assert "count" in result.output
+    # a member's codes come from the quota, as the settings define them: no silent drop
+    result = runner.invoke(app, ["invites", "issue", "-p", "acme", "-m", "ann", "--uses", "5"])
+    assert result.exit_code == 2 and "--uses" in result.output
     team = json.loads(_run("invites", "issue", "-p", "acme", "-n", "3", "--uses", "10", "--json"))
     assert all(c["uses"] == 10 for c in team)
     listed = json.loads(_run("invites", "list", "-p", "acme", "-m", "ann", "--json"))

@@ -73,6 +73,16 @@ def test_join_and_positions(client, waitlist_program) -> None:  # type: ignore[n
     assert client.get("/api/v1/waitlist/c@example.com").status_code == 404
 
 
+def test_joining_again_resends_the_confirmation_at_most_once_an_hour(
+    client, waitlist_program
+) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(5):
+        _join(client, "ann@example.com")
+    with unit_of_work() as session:
+        mails = jobs.list_jobs(session, waitlist_program.id, kind="referrals.send_email")
+    assert [m.payload["to"] for m in mails] == ["ann@example.com"]
+
+
 def test_open_programs_have_no_waitlist(client) -> None:  # type: ignore[no-untyped-def]
     r = client.post("/api/v1/waitlist", json={"email": "a@example.com"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "waitlist_closed"
@@ -86,6 +96,12 @@ def test_confirmation_mail_and_double_opt_in(client, anon_client, waitlist_progr
     assert "waitlist" in message["Subject"].lower() or "espera" in message["Subject"].lower()
     link = sink.first_link(message).replace("http://testserver", "")
     assert "/p/acme/waitlist/confirm?t=" in link
+    # The private status link comes with it (in Bob's language), and opens his entry.
+    text = sink.text(message)
+    assert "cola" in text
+    status = next(w for w in text.split() if "/p/acme/waitlist/me?t=" in w)
+    page = anon_client.get(status.replace("http://testserver", ""))
+    assert page.status_code == 200 and 'data-testid="waitlist-position">#2' in page.text
     # Opening the link (a mail scanner does) confirms nothing, and nobody moved.
     page = anon_client.get(link)
     assert page.status_code == 200 and 'data-testid="confirm"' in page.text

@@ -143,6 +143,13 @@ def test_fraud_commands(program) -> None:  # type: ignore[no-untyped-def]
         )
     r = runner.invoke(app, ["fraud", "settings", "-p", "acme", "--set", "ring=explode"])
     assert r.exit_code == 1 and "checks.ring" in r.output
+    # the API's spelling of a check, and names that are neither a check nor a setting
+    r = runner.invoke(app, ["fraud", "settings", "-p", "acme", "--set", "checks.self_ip=off"])
+    assert r.exit_code == 0, r.output
+    with unit_of_work() as session:
+        assert fraud.fraud_settings(get_program(session, "acme")).action("self_ip") == "off"
+    r = runner.invoke(app, ["fraud", "settings", "-p", "acme", "--set", "colour=off"])
+    assert r.exit_code == 1 and "unknown" in r.output and "self_ip" in r.output
     r = runner.invoke(app, ["fraud", "review", "-p", "acme"], input="r\nthrowaway\n")
     assert r.exit_code == 0, r.output
     assert "rejected" in r.output

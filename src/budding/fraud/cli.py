@@ -105,6 +105,7 @@ def settings(
     """Show the fraud settings, or change them with --set."""
     from budding.fraud import service
     from budding.fraud.checks import CHECKS
+    from budding.fraud.schemas import FraudSettings
     from budding.programs.service import get_program
 
     patch: dict[str, object] = {}
@@ -115,12 +116,17 @@ def settings(
         if not sep:
             err_console.print(f"[red]error:[/red] --set {item!r}: write name=value")
             raise typer.Exit(1)
-        if name in CHECKS:
-            checks[name] = value
+        check = name.removeprefix("checks.")  # the API's spelling works here too
+        if check in CHECKS:
+            checks[check] = value
+        elif name not in FraudSettings.model_fields or name == "checks":
+            known = ", ".join([*CHECKS, *(f for f in FraudSettings.model_fields if f != "checks")])
+            err_console.print(f"[red]error:[/red] --set {name}: unknown (known: {known})")
+            raise typer.Exit(1)
         elif value.isdigit():
             patch[name] = int(value)
         else:
-            err_console.print(f"[red]error:[/red] {name}: give a number")
+            err_console.print(f"[red]error:[/red] --set {name}: give a whole number")
             raise typer.Exit(1)
     if checks:
         patch["checks"] = checks

@@ -41,6 +41,12 @@ def invites_issue(
     from budding.members import service as members
     from budding.referrals import invites
 
+    if member and (uses is not None or expires_days is not None):
+        raise typer.BadParameter(
+            "--uses and --expires-days are for team codes; a member's codes follow the "
+            "program's invite settings",
+            param_hint="--uses/--expires-days",
+        )
     with cli_unit_of_work() as session:
         prog = get_program(session, program)
         if member:

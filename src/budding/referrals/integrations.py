@@ -166,10 +166,12 @@ def emit(session: Session, program: Program, event_type: str, payload: dict[str,
 # --- mail --------------------------------------------------------------------------------
 
 
-def send_mail_after_commit(session: Session, program: Program, mail: Any) -> None:
+def send_mail_after_commit(
+    session: Session, program: Program, mail: Any, *, dedupe_key: str | None = None
+) -> None:
     """Send ``mail`` (a ``core.mail.Mail``) once the unit of work commits, through the
     durable job queue (retried with backoff, visible in the dashboard). A rolled-back
-    transaction sends nothing."""
+    transaction sends nothing; a ``dedupe_key`` already used sends nothing again."""
     from budding.core import jobs
 
     jobs.enqueue(
@@ -177,4 +179,5 @@ def send_mail_after_commit(session: Session, program: Program, mail: Any) -> Non
         "referrals.send_email",
         {"to": mail.to, "subject": mail.subject, "text": mail.text, "html": mail.html},
         program_id=program.id,
+        dedupe_key=dedupe_key,
     )

@@ -733,12 +733,23 @@ def _send_confirmation(session: Session, program: Program, entry: WaitlistEntry)
             "Thanks for joining the %(program)s waitlist.\n\n"
             "Confirm your e-mail address to keep your place and to let your referrals count:\n"
             "%(url)s\n\n"
+            "See your place in the queue at any time (keep this link to yourself):\n"
+            "%(status_url)s\n\n"
             "If you did not ask for this, ignore this message.",
             program=program.name,
             url=confirm_url(program, entry),
+            status_url=status_url(program, entry),
         )
     if entry.email:
-        integrations.send_mail_after_commit(session, program, Mail(entry.email, subject, text))
+        # Joining again resends it, at most once an hour: the public join form must not
+        # become a way to flood someone's inbox.
+        hour = int(utcnow().timestamp() // 3600)
+        integrations.send_mail_after_commit(
+            session,
+            program,
+            Mail(entry.email, subject, text),
+            dedupe_key=f"waitlist-confirmation:{entry.id}:{hour}",
+        )
 
 
 def _send_invite(
