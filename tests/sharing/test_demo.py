@@ -27,7 +27,10 @@ def test_demo_funnel_is_believable(database_url) -> None:
     used = [r for r in report.channels if r.sent]
     assert len(used) >= 3
     assert all(r.median_seconds and 1 < r.median_seconds < 300 for r in used if r.timed >= 3)
-    assert report.cheapest is not None
+    # Some members copy the link and paste it themselves: the fastest way to share.
+    copy = next(r for r in report.channels if r.channel == "copy_link")
+    assert copy.timed >= 3 and copy.clicks > 0
+    assert report.cheapest == "copy_link"
     assert sum(r.clicks for r in report.channels) > 0
     # The kit got better halfway: sharing takes less time afterwards.
     overall = next(d for d in result.deltas if d.channel == "all")

@@ -19,7 +19,9 @@ T0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 T1 = T0 + timedelta(days=1)
 
 
-def steps(member: Member, share_id: str, opened: datetime, *actions: tuple[int, str, str]) -> None:
+def steps(
+    member: Member, share_id: str, opened: datetime, *actions: tuple[int, str, str | None]
+) -> None:
     """One share session: opened at ``opened``, then (seconds, type, channel) actions."""
     items = [
         StepIn(id=f"{share_id}-open", type="share_opened", share_id=share_id, occurred_at=opened)
@@ -313,6 +315,14 @@ def test_steps_land_in_the_event_log(client, program) -> None:
             "steps.0.id",
         ),
         ({"id": "step-bbbb-1", "type": "shared", "share_id": "kit-0002"}, "steps.0.type"),
+        (  # clicks go to /api/v1/events
+            {"id": "step-bbbb-1", "type": "link_click", "share_id": "kit-0002", "channel": "x"},
+            "steps.0.type",
+        ),
+        (
+            {"id": "step-bbbb-1", "type": "share_opened", "share_id": "k" * 65},
+            "steps.0.share_id",
+        ),
     ],
 )
 def test_bad_steps_name_the_field(client, program, step, field) -> None:
@@ -409,3 +419,123 @@ def test_rebuild_replays_the_log(client, program) -> None:
     assert "projected 2 new share steps" in result.output
     with unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(ShareStep)) == 2
+
+
+# --- steps out of order -----------------------------------------------------------------
+
+
+def test_a_send_before_its_opening_is_counted_but_not_timed(program) -> None:
+    """Out-of-order client data (a send stamped before the session's opening) never makes
+    a negative launch cost, nor a channel the cheapest: the send counts as a send and the
+    session as shared, but it has no duration."""
+    ann = add_member("ann")
+    for n in range(3):  # sends stamped 1490 s before the opening, on WhatsApp
+        opened = T0 + timedelta(hours=1 + n)
+        steps(ann, f"skewed{n:02d}", opened, (-1490, "share_sent", "whatsapp"))
+    for n in range(3):  # ordinary copy-link shares: 8 s each
+        steps(ann, f"inorder{n:02d}", T0 + timedelta(hours=5 + n), (8, "share_sent", "copy_link"))
+    with unit_of_work() as s:
+        report = funnel.launch_cost(s, get_program(s, "acme"), T0, T1)
+    rows = {r.channel: r for r in report.channels}
+    w, c = rows["whatsapp"], rows["copy_link"]
+    assert (w.sent, w.sessions_sent, w.timed) == (3, 3, 0)
+    assert w.median_seconds is None and w.median_steps is None
+    assert w.share_rate == pytest.approx(3 / 6)
+    assert (c.timed, c.median_seconds, c.median_steps) == (3, 8, 2)
+    assert report.sessions_sent == 6 and report.median_seconds == 8
+    assert report.cheapest == "copy_link"
+    assert all(r.median_seconds is None or r.median_seconds >= 0 for r in report.channels)
+
+
+def test_a_send_is_timed_from_the_latest_opening_before_it(program) -> None:
+    """A share id opened twice (an app that reuses it): each send is timed from the
+    latest opening at or before it, and a send stamped before every opening is left out
+    of the medians while a later send on the same channel is timed."""
+    ann = add_member("ann")
+    steps(
+        ann,
+        "reopened",
+        T0,
+        (5, "channel_chosen", "line"),
+        (3600, "share_opened", None),  # reopened an hour later
+        (3604, "channel_chosen", "line"),
+        (3612, "share_sent", "line"),
+    )
+    steps(
+        ann,
+        "skewed-then-ok",
+        T0 + timedelta(hours=3),
+        (-60, "share_sent", "telegram"),
+        (4, "channel_chosen", "telegram"),
+        (9, "share_sent", "telegram"),
+    )
+    at = T0 + timedelta(hours=5)
+    for step in (  # a send stored before its opening, stamped alike
+        StepIn(
+            id="same-time-sent",
+            type="share_sent",
+            share_id="same-time",
+            channel="qq",
+            occurred_at=at,
+        ),
+        StepIn(id="same-time-open", type="share_opened", share_id="same-time", occurred_at=at),
+    ):
+        with unit_of_work() as s:
+            service.record_steps(s, get_program(s, "acme"), ann, [step], "api")
+    with unit_of_work() as s:
+        report = funnel.launch_cost(s, get_program(s, "acme"), T0, T1)
+    rows = {r.channel: r for r in report.channels}
+    assert (rows["qq"].timed, rows["qq"].median_seconds, rows["qq"].median_steps) == (1, 0, 2)
+    assert rows["line"].median_seconds == 12 and rows["line"].median_steps == 3
+    assert rows["telegram"].median_seconds == 9 and rows["telegram"].median_steps == 3
+    assert (rows["telegram"].sent, rows["telegram"].sessions_sent) == (2, 1)
+    assert report.median_seconds == 9  # (12, 9, 0)
+
+
+def test_the_api_accepts_out_of_order_and_unopened_sends(client, program) -> None:
+    """Steps may arrive in any order (offline queues, retries), so the API stores a send
+    stamped before its opening, and a send whose share was never opened; neither gets a
+    negative or any duration in the launch cost."""
+    add_member("ann")
+    now = datetime.now(UTC)
+    opened = {"id": "step-dddd-1", "type": "share_opened", "share_id": "kit-0004"}
+    early = {
+        "id": "step-dddd-2",
+        "type": "share_sent",
+        "share_id": "kit-0004",
+        "channel": "whatsapp",
+        "occurred_at": (now - timedelta(seconds=1490)).isoformat(),
+    }
+    orphan = {"id": "step-dddd-3", "type": "share_sent", "share_id": "kit-0005", "channel": "x"}
+    for step in (opened, early, orphan):
+        r = client.post("/api/v1/members/ann/share-events", json={"steps": [step]})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"accepted": 1, "duplicates": 0}
+    since = (now - timedelta(hours=1)).isoformat()
+    report = client.get("/api/v1/metrics/launch-cost", params={"since": since}).json()
+    rows = {r["channel"]: r for r in report["channels"]}
+    assert report["opened"] == 1 and report["median_seconds"] is None
+    assert rows["whatsapp"]["sent"] == 1 and rows["whatsapp"]["median_seconds"] is None
+    assert rows["whatsapp"]["timed"] == 0 and rows["whatsapp"]["share_rate"] == 1.0
+    assert rows["x"]["sent"] == 1 and rows["x"]["sessions_sent"] == 0
+    assert rows["x"]["timed"] == 0 and rows["x"]["share_rate"] == 0.0
+    assert report["cheapest"] is None
+
+
+def test_link_clicks_recorded_as_events_count(client, program) -> None:
+    """As the docs say: clicks on links served elsewhere are events of the sharer."""
+    add_member("ann")
+    opened = {"id": "step-eeee-1", "type": "share_opened", "share_id": "kit-0006"}
+    assert client.post("/api/v1/members/ann/share-events", json={"steps": [opened]}).is_success
+    click = {
+        "id": "click-eeee-1",
+        "type": "link_click",
+        "member": "ann",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "properties": {"channel": "telegram"},
+    }
+    r = client.post("/api/v1/events", json={"events": [click]})
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    report = client.get("/api/v1/metrics/launch-cost").json()
+    telegram = next(r for r in report["channels"] if r["channel"] == "telegram")
+    assert telegram["clicks"] == 1 and report["clicks_source"] == "events"

@@ -374,6 +374,9 @@ def test_widget_token_shows_the_members_kit(client, anon_client, ann) -> None:
     assert body["iframe_url"].startswith("http://testserver/w/acme?token=")
     assert 'src="http://testserver/w/widget.js"' in body["script_tag"]
     assert 'data-program="acme"' in body["script_tag"]
+    # The copy button and Web Share need the iframe's permission (as widget.js sets it).
+    assert 'allow="clipboard-write; web-share"' in body["iframe_tag"]
+    assert 'referrerpolicy="no-referrer"' in body["iframe_tag"]
     page = anon_client.get(body["iframe_url"].replace("http://testserver", ""))
     assert page.status_code == 200
     kit = client.get(KIT.format("ann")).json()
@@ -382,6 +385,7 @@ def test_widget_token_shows_the_members_kit(client, anon_client, ann) -> None:
     assert page.headers["referrer-policy"] == "no-referrer"
     script = anon_client.get("/w/widget.js")
     assert script.status_code == 200 and "budding:height" in script.text
+    assert 'setAttribute("allow", "clipboard-write; web-share")' in script.text
 
 
 def test_widget_refuses_bad_tokens(client, anon_client, ann, other_program) -> None:

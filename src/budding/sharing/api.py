@@ -70,7 +70,9 @@ def share_kit_qr_svg(
 @router.post("/members/{external_id}/share-events", response_model=StepsOut)
 def record_share_steps(external_id: str, body: StepsIn, ctx: ApiContext = API_WRITE) -> Any:
     """Record share-funnel steps taken in your own app (``share_opened``,
-    ``channel_chosen``, ``share_sent``); each step's ``id`` is its idempotency key."""
+    ``channel_chosen``, ``share_sent``); each step's ``id`` is its idempotency key.
+    Steps may arrive in any order: a send stamped before its session's opening, or whose
+    share was never opened, is stored and counted as a send, but not timed."""
     member = service.member_by_external_id(ctx.session, ctx.program, external_id)
     return service.record_steps(ctx.session, ctx.program, member, body.steps, "api")
 
@@ -105,7 +107,7 @@ def widget_token(
         iframe_tag=(
             f'<iframe src="{escape(iframe_url)}" title="{title}" loading="lazy" '
             'style="width:100%;max-width:420px;height:360px;border:0" '
-            'referrerpolicy="no-referrer"></iframe>'
+            'referrerpolicy="no-referrer" allow="clipboard-write; web-share"></iframe>'
         ),
         script_tag=(
             f'<script src="{escape(base)}/w/widget.js" data-program="{escape(ctx.program.slug)}" '

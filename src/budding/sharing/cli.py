@@ -184,8 +184,12 @@ def funnel_report(
 @sharing_app.command("compare")
 def compare_report(
     program: str = PROGRAM,
-    before: str = typer.Option(..., help="FROM..TO, e.g. 2025-01-01..2025-01-31"),
-    after: str = typer.Option(..., help="FROM..TO"),
+    before: str = typer.Option(
+        ..., help="FROM..TO (UTC days, TO inclusive), e.g. 2025-01-01..2025-01-31"
+    ),
+    after: str = typer.Option(
+        ..., help="FROM..TO, starting the day after before's TO, e.g. 2025-02-01..2025-02-28"
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Before/after: what a change did to the funnel."""

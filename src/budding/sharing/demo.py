@@ -1,7 +1,8 @@
 """The share funnel of the demo community: every share and invitation in the community's
 story gets its share session (opened, channel chosen, sent), with a believable launch
 cost per channel; some members open the kit and leave, some hesitate between channels,
-some give up; clicks on shared links become ``link_click`` events.
+some give up, some copy the link to paste it themselves (the cheapest channel); clicks on
+shared links become ``link_click`` events.
 
 Halfway through the demo period the kit "gets better" (one-tap buttons): the seconds to
 share drop and fewer members give up, so the dashboard's before/after comparison has a
@@ -42,6 +43,8 @@ CHANNEL_COST: dict[str, tuple[float, float]] = {
     "native": (15.0, 0.14),
 }
 OPEN_ONLY = 0.35  # sessions opened without choosing anything (a look, no share)
+COPY_LINK = 0.2  # more sessions in which the member copies the link to paste it themselves
+COPY_CLICKS = 1.2  # mean clicks on such a pasted link
 HESITATE = 0.18  # sessions where a first channel is picked, then another
 IMPROVEMENT = 0.7  # after the midpoint: seconds x0.7, giving up x0.6
 BATCH = 1000
@@ -77,7 +80,7 @@ def contribute(
             }
         )
 
-    def session_for(member: int, sent_at: datetime, channel: str, sent: bool = True) -> None:
+    def session_for(member: int, sent_at: datetime, channel: str, sent: bool = True) -> bool:
         median, give_up = CHANNEL_COST.get(channel, (20.0, 0.2))
         if sent_at >= midpoint:
             median, give_up = median * IMPROVEMENT, give_up * 0.6
@@ -105,6 +108,8 @@ def contribute(
         )
         if sent and rng.random() >= give_up:
             add("share_sent", member, sent_at, share_id=share_id, channel=channel, surface="demo")
+            return True
+        return False
 
     # Clicks: as link_click events, unless the referrals capability's demo already logged
     # clicks on /r/ links (the funnel adds both sources up).
@@ -136,18 +141,36 @@ def contribute(
         if with_clicks:
             clicked = at + timedelta(minutes=float(rng.exponential(60.0)))
             add("link_click", parent, min(clicked, community.signup_at[child]), channel=channel)
+
+    def some_time(member: int) -> datetime | None:
+        """A moment between the member's joining (or the start) and the end."""
+        joined = max(community.signup_at[member], community.start)
+        span = (community.end - joined).total_seconds()
+        if span <= 0:
+            return None
+        return joined + timedelta(seconds=float(rng.uniform(0, span)))
+
     # Kits opened and left: about a third of the openings.
     sessions = len(shares) + sum(1 for pair in community.referrals() if pair not in covered)
     opened_only = int(sessions * OPEN_ONLY / (1 - OPEN_ONLY))
     for _ in range(opened_only):
         member = int(rng.integers(0, community.size))
-        joined = max(community.signup_at[member], community.start)
-        span = (community.end - joined).total_seconds()
-        if span <= 0:
+        at = some_time(member)
+        if at is None:
             continue
-        at = joined + timedelta(seconds=float(rng.uniform(0, span)))
         share_id = f"demo{community.seed}o{counter}x{member}"
         add("share_opened", member, at, share_id=share_id, surface="demo")
+    # Links copied from the kit and pasted by the member into a chat, a post or a bio: the
+    # story has no share event for them (its shares name the app), so their clicks are
+    # link_click events here whatever the referrals demo logged (no click is counted twice).
+    for _ in range(int(sessions * COPY_LINK)):
+        member = int(rng.integers(0, community.size))
+        at = some_time(member)
+        if at is None or not session_for(member, at, "copy_link"):
+            continue
+        for n in range(int(rng.poisson(COPY_CLICKS))):
+            clicked = at + timedelta(minutes=float(rng.exponential(120.0)) + n)
+            add("link_click", member, clicked, channel="copy_link")
     events.sort(key=lambda e: e["occurred_at"])
     for i in range(0, len(events), BATCH):
         member_events.ingest_events(session, program, events[i : i + BATCH])

@@ -14,6 +14,11 @@ Per channel, for the sessions opened in the date range:
 - ``median_seconds`` = median of (first send on the channel - opening) over those sessions;
 - ``median_steps`` = median count of recorded steps from the opening up to that send
   (1 opening + every pick + every send before it, on any channel);
+- steps can arrive out of order (client clocks, offline queues), so a send is timed from
+  the latest opening of its session at or before it; a send stamped before every opening
+  of its session counts as a send (``sent``, ``sessions_sent``, share rate) but has no
+  duration, and the channel's first send after an opening is timed instead — durations
+  are never negative. A send whose share was never opened counts in ``sent`` only;
 - ``click_through`` = clicks / shares sent, ``signup_rate`` = signups / clicks,
   ``conversion_rate`` = conversions / signups — each counted by its own date in the range
   (conversions: of the range's signups, converted by the end of the range).
@@ -107,8 +112,14 @@ def load_steps(
             step = Step(*row)
             sessions[step.share_id or ""].append(step)
     for steps in sessions.values():
-        steps.sort(key=lambda s: (s.occurred_at, s.id))
+        # An opening goes first among steps of the same instant: a send stamped with its
+        # opening's time is timed (0 s), whichever was stored first.
+        steps.sort(key=lambda s: (s.occurred_at, s.type != "share_opened", s.id))
     return in_range, sessions
+
+
+def _seconds_between(steps: list[Step], start: int, end: int) -> float:
+    return (steps[end].occurred_at - steps[start].occurred_at).total_seconds()
 
 
 def _label(key: str) -> str:
@@ -154,23 +165,29 @@ def launch_cost(
     any_sent = 0
     for share_id in opened_ids:
         steps = sessions.get(share_id, [])
-        opening = next((s for s in steps if s.type == "share_opened"), None)
-        if opening is None:
-            continue
-        first_send: dict[str, int] = {}
+        sent_on: set[str] = set()
+        # channel -> (index of the opening, index of the send): the first send on the
+        # channel that has an opening at or before it, timed from the latest such opening.
+        timed_send: dict[str, tuple[int, int]] = {}
+        opening: int | None = None
         for index, s in enumerate(steps):
-            if s.type == "share_sent" and s.channel and s.channel not in first_send:
-                first_send[s.channel] = index
-        if first_send:
+            if s.type == "share_opened":
+                opening = index
+            elif s.type == "share_sent" and s.channel:
+                sent_on.add(s.channel)
+                if opening is not None and s.channel not in timed_send:
+                    timed_send[s.channel] = (opening, index)
+        if sent_on:
             any_sent += 1
-            first_any = steps[min(first_send.values())]
-            overall_seconds.append((first_any.occurred_at - opening.occurred_at).total_seconds())
-        for channel, index in first_send.items():
+        for channel in sent_on:
             sessions_sent[channel] += 1
-            send = steps[index]
-            seconds[channel].append((send.occurred_at - opening.occurred_at).total_seconds())
+        if timed_send:
+            first = min(timed_send.values(), key=lambda pair: pair[1])
+            overall_seconds.append(_seconds_between(steps, *first))
+        for channel, (start, index) in timed_send.items():
+            seconds[channel].append(_seconds_between(steps, start, index))
             steps_taken[channel].append(
-                float(sum(1 for s in steps[: index + 1] if s.type != "link_click"))
+                float(sum(1 for s in steps[start : index + 1] if s.type != "link_click"))
             )
 
     logged = sources.click_counts(session, program, since, until)
