@@ -26,10 +26,14 @@ class Received:
 @dataclass
 class Receiver:
     """Answers 500 to the first ``fail_first`` requests, 400 to a bad signature, else 200.
-    Like a real receiver, it processes each ``Budding-Delivery`` id once."""
+    Like a real receiver, it processes each ``Budding-Delivery`` id once. With ``hold``,
+    each request waits for that event before it is answered (``arrived`` counts the
+    requests that came in, answered or not): to catch attempts made at the same time."""
 
     secret: str = ""
     fail_first: int = 0
+    hold: threading.Event | None = None
+    arrived: int = 0
     requests: list[Received] = field(default_factory=list)
     processed: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,6 +52,10 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {k: v for k, v in self.headers.items()}
+                with receiver.lock:
+                    receiver.arrived += 1
+                if receiver.hold is not None:
+                    receiver.hold.wait(timeout=30)
                 try:
                     verify_signature(receiver.secret, headers.get("Budding-Signature"), body)
                     verified = True

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -114,6 +115,33 @@ def test_signature_round_trip_and_rejections() -> None:
             verify_signature("whsec_x", bad, body, now=now)
     rotated = f"t={now},v1={'0' * 64},v1={sign('whsec_x', now, body)}"
     assert verify_signature("whsec_x", rotated, body, now=now) == now
+
+
+def documented_stdlib_verify() -> Callable[[str, str, bytes], bool]:
+    """The ``verify`` function of docs/webhooks.md ("Without Budding installed")."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    after = text.split("Without Budding installed", 1)[1]
+    code = after.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)
+    verify: Callable[[str, str, bytes], bool] = namespace["verify"]
+    return verify
+
+
+def test_the_documented_stdlib_check_accepts_any_v1() -> None:
+    """During a rotation overlap the header has two ``v1=``: the documented check must
+    accept a receiver's secret whichever of them it made (``dict()`` kept only the last)."""
+    verify = documented_stdlib_verify()
+    body = b'{"id":"evt_1","type":"reward.issued"}'
+    now = int(time.time())
+    rotating = signature_header(["whsec_new", "whsec_old"], now, body)
+    assert verify("whsec_new", rotating, body) and verify("whsec_old", rotating, body)
+    assert verify("whsec_x", signature_header("whsec_x", now, body), body)
+    assert not verify("whsec_other", rotating, body)
+    assert not verify("whsec_new", rotating, body + b" ")
+    assert not verify("whsec_new", signature_header("whsec_new", now - 301, body), body)
+    for bad in ("", "garbage", f"t={now}", "v1=abc", f"t=x,v1={sign('whsec_new', now, body)}"):
+        assert not verify("whsec_new", bad, body)
 
 
 # --- emit: the outbox ----------------------------------------------------------------------
@@ -909,3 +937,208 @@ def test_admin_page_rotates_with_an_overlap(
         endpoint = service.get_endpoint(session, program.id, endpoint_id)
         assert endpoint.previous_secret == receiver.secret
         assert endpoint.secret in r.text and receiver.secret not in r.text
+
+
+# --- redelivery: one live schedule, one attempt at a time ------------------------------------
+
+
+def job_of(job_id: int | None) -> JobRecord:
+    with unit_of_work() as session:
+        return jobs.get_job(session, job_id or 0)
+
+
+def test_a_failed_redelivery_of_a_pending_delivery_keeps_its_retries(
+    immediate_jobs: None,
+    monkeypatch: pytest.MonkeyPatch,
+    client: Any,
+    program: Any,
+    receiver: Receiver,
+) -> None:
+    """QA's case: redelivering a delivery that is still being retried, to a receiver that
+    still answers 500, is one extra attempt. The delivery stays pending on its schedule
+    (never listed as failed while retries are due) and fails after its last retry."""
+    fast_retries(monkeypatch, retries=2, delay=1.0)
+    receiver.fail_first = 100
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "m1"})
+    (delivery,) = deliveries()
+    assert delivery.status == "pending" and delivery.attempts == 1
+    scheduled, schedule_job = delivery.next_attempt_at, delivery.job_id
+    assert scheduled is not None
+
+    r = client.post(f"/api/v1/webhooks/deliveries/{delivery.uid}/redeliver")
+    assert r.status_code == 202, r.text
+    assert len(receiver.requests) == 2  # the immediate attempt was made
+    detail = client.get(f"/api/v1/webhooks/deliveries/{delivery.uid}").json()
+    assert detail["status"] == "pending" and detail["attempts"] == 2
+    assert [a["status_code"] for a in detail["attempt_log"]] == [500, 500]
+    (delivery,) = deliveries()
+    assert delivery.next_attempt_at == scheduled  # the next retry, as scheduled
+    assert delivery.job_id == schedule_job
+    failed = client.get("/api/v1/webhooks/deliveries", params={"status": "failed"}).json()
+    assert failed["deliveries"] == []
+    job = job_of(schedule_job)
+    assert job.kind == "webhooks.deliver" and job.status == "queued" and job.attempts == 1
+
+    def retried_out() -> bool:
+        jobs.run_due()
+        return deliveries()[0].status != "pending"
+
+    wait_for(retried_out)
+    (delivery,) = deliveries()
+    assert delivery.status == "failed" and delivery.next_attempt_at is None
+    assert delivery.attempts == 4  # 3 scheduled attempts and the redelivery
+    assert [a.number for a in attempts()] == [1, 2, 3, 4]
+    assert [q.headers["Budding-Attempt"] for q in receiver.requests] == ["1", "2", "3", "4"]
+    job = job_of(schedule_job)
+    assert job.status == "failed" and job.attempts == 3
+
+
+def test_a_redelivery_that_succeeds_ends_the_retries(
+    immediate_jobs: None, monkeypatch: pytest.MonkeyPatch, program: Any, receiver: Receiver
+) -> None:
+    fast_retries(monkeypatch, retries=3, delay=0.5)
+    receiver.fail_first = 1
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "m1"})
+    (delivery,) = deliveries()
+    with unit_of_work() as session:
+        service.redeliver(session, program.id, delivery.uid)
+    (delivery,) = deliveries()
+    assert delivery.status == "delivered" and delivery.attempts == 2
+    assert delivery.next_attempt_at is None
+    time.sleep(0.6)
+    jobs.run_due()  # the retry that was due finds it delivered and sends nothing
+    assert len(receiver.requests) == 2 and deliveries()[0].attempts == 2
+    job = job_of(delivery.job_id)
+    assert job.kind == "webhooks.deliver" and job.status == "succeeded"
+    assert job.result == {"skipped": "already delivered"}
+
+
+def test_a_failed_redelivery_of_a_failed_delivery_leaves_it_failed(
+    immediate_jobs: None, monkeypatch: pytest.MonkeyPatch, program: Any, receiver: Receiver
+) -> None:
+    fast_retries(monkeypatch, retries=0)
+    receiver.fail_first = 100
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "m1"})
+    (delivery,) = deliveries()
+    assert delivery.status == "failed" and delivery.attempts == 1
+    first_job = delivery.job_id
+
+    with unit_of_work() as session:
+        service.redeliver(session, program.id, delivery.uid)
+    (delivery,) = deliveries()
+    assert delivery.status == "failed" and delivery.attempts == 2
+    assert delivery.next_attempt_at is None
+    redelivery = job_of(delivery.job_id)
+    assert redelivery.kind == "webhooks.redeliver" and redelivery.status == "failed"
+    assert delivery.job_id != first_job
+
+    receiver.fail_first = 0
+    with unit_of_work() as session:
+        service.redeliver(session, program.id, delivery.uid)
+    (delivery,) = deliveries()
+    assert delivery.status == "delivered" and delivery.attempts == 3
+    assert [q.answered for q in receiver.requests] == [500, 500, 200]
+
+
+def test_asking_twice_before_it_ran_queues_one_redelivery(program: Any, receiver: Receiver) -> None:
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "m1"})
+    assert jobs.run_due() == 1
+    (delivery,) = deliveries()
+    assert delivery.status == "delivered"
+    with unit_of_work() as session:
+        first = service.redeliver(session, program.id, delivery.uid)
+        assert first.status == "pending"
+    with unit_of_work() as session:
+        service.redeliver(session, program.id, delivery.uid)
+    assert jobs.run_due() == 1
+    assert len(receiver.requests) == 2
+    (delivery,) = deliveries()
+    assert delivery.status == "delivered" and delivery.attempts == 2
+
+
+def test_attempts_at_one_delivery_are_made_one_at_a_time(program: Any, receiver: Receiver) -> None:
+    """A redelivery asked for while the delivery's own job is due: two workers take both
+    jobs at once, but only one request is in flight; the other waits for its answer,
+    finds the delivery delivered and sends nothing (no duplicate, no attempt counted
+    twice)."""
+    receiver.hold = threading.Event()
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "m1"})  # no worker yet: its job waits
+    (delivery,) = deliveries()
+    with unit_of_work() as session:
+        service.redeliver(session, program.id, delivery.uid)
+    with unit_of_work() as session:
+        queued = session.scalars(select(JobRecord).where(JobRecord.status == "queued")).all()
+        assert sorted(j.kind for j in queued) == ["webhooks.deliver", "webhooks.redeliver"]
+    consumer = jobs.start_worker(workers=2, poll_interval=0.1)
+    try:
+
+        def both_running() -> bool:
+            with unit_of_work() as session:
+                running = session.scalars(
+                    select(JobRecord).where(JobRecord.status == "running")
+                ).all()
+            return len(running) == 2
+
+        wait_for(lambda: receiver.arrived >= 1)
+        wait_for(both_running)
+        time.sleep(1.0)
+        assert receiver.arrived == 1  # the second attempt waits for the first one
+        receiver.hold.set()
+
+        def finished() -> bool:
+            with unit_of_work() as session:
+                statuses = session.scalars(select(JobRecord.status)).all()
+            return all(s in ("succeeded", "failed") for s in statuses)
+
+        wait_for(finished)
+    finally:
+        receiver.hold.set()
+        consumer.stop(graceful=True)
+    assert receiver.arrived == 1 and [q.answered for q in receiver.requests] == [200]
+    (delivery,) = deliveries()
+    assert delivery.status == "delivered" and delivery.attempts == 1
+    assert [a.number for a in attempts()] == [1]
+    with unit_of_work() as session:
+        results = sorted(
+            str(j.result) for j in session.scalars(select(JobRecord)) if j.status == "succeeded"
+        )
+    assert len(results) == 2 and any("skipped" in r for r in results)
+
+
+def test_a_redelivery_takes_over_from_a_schedule_that_was_stopped(
+    program: Any, receiver: Receiver
+) -> None:
+    """A pending delivery whose member was erased is failed while its job still waits.
+    Redelivering it hands it to the redelivery's job: the old job, when its turn comes,
+    sends nothing (no second schedule), and the redelivery sends the redacted body once."""
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "u-42"})  # no worker yet: its job waits
+    with unit_of_work() as session:
+        assert service.redact_deliveries_mentioning(session, program.id, ["u-42"]) == 1
+    (delivery,) = deliveries()
+    assert delivery.status == "failed"
+    old_job = delivery.job_id
+    with unit_of_work() as session:
+        service.redeliver(session, program.id, delivery.uid)
+    assert jobs.run_due() == 2
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0].json["data"] == {"redacted": service.REDACTED}
+    (delivery,) = deliveries()
+    assert delivery.status == "delivered" and delivery.attempts == 1
+    assert job_of(old_job).result == {"skipped": f"job {delivery.job_id} owns the delivery now"}
+
+
+def test_an_erased_pending_delivery_is_not_sent(program: Any, receiver: Receiver) -> None:
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "u-42"})
+    with unit_of_work() as session:
+        service.redact_deliveries_mentioning(session, program.id, ["u-42"])
+    assert jobs.run_due() == 1
+    assert receiver.requests == []
+    (delivery,) = deliveries()
+    assert delivery.status == "failed" and delivery.attempts == 0

@@ -84,8 +84,13 @@ class WebhookDelivery(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The job (budding.core.jobs) delivering it now: its status and retries.
+    # The job (budding.core.jobs) that owns it: its ``webhooks.deliver`` job while that
+    # retries it, or the ``webhooks.redeliver`` job asked to send it again once it had
+    # finished. Only the owner decides when it fails; see ``service.claim_attempt``.
     job_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    # Set while an attempt is in flight, until its lease ends: attempts at one delivery
+    # are made one at a time, whichever job makes them. None when none is.
+    sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WebhookAttempt(Base):

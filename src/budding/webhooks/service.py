@@ -8,6 +8,7 @@ import importlib
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -48,6 +49,12 @@ MAX_ENDPOINTS = 20
 # How long a replaced signing secret may keep signing beside the new one, at most.
 MAX_SECRET_OVERLAP = timedelta(days=7)
 MAX_BODY_BYTES = 256 * 1024
+# The delivery jobs (``budding.webhooks.tasks``).
+DELIVER, REDELIVER = "webhooks.deliver", "webhooks.redeliver"
+# How long an attempt holds its delivery (its request takes at most about 30 seconds:
+# ``tasks.TIMEOUT``, ``tasks.READ_SECONDS``) before another may presume its worker died
+# and go ahead.
+ATTEMPT_LEASE = timedelta(seconds=60)
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
@@ -61,6 +68,11 @@ class TooManyEndpoints(Conflict):
 
 class EndpointRemoved(Gone):
     code = "webhook_removed"
+
+
+class AttemptInFlight(Exception):
+    """Another attempt at this delivery is in flight: wait for its answer, then claim
+    again (``claim_attempt``)."""
 
 
 @cache
@@ -323,9 +335,7 @@ def _queue_event(
         )
         session.add(delivery)
         session.flush()
-        record = jobs.enqueue(
-            session, "webhooks.deliver", {"delivery_id": delivery.id}, program_id=program.id
-        )
+        record = jobs.enqueue(session, DELIVER, {"delivery_id": delivery.id}, program_id=program.id)
         delivery.job_id = record.id
         deliveries.append(delivery)
     session.flush()
@@ -364,12 +374,13 @@ def list_deliveries(
     return rows[:limit], next_cursor
 
 
-def get_delivery(session: Session, program_id: int, uid: str) -> WebhookDelivery:
-    delivery = session.scalar(
-        select(WebhookDelivery).where(
-            WebhookDelivery.uid == uid, WebhookDelivery.program_id == program_id
-        )
+def get_delivery(
+    session: Session, program_id: int, uid: str, *, for_update: bool = False
+) -> WebhookDelivery:
+    query = select(WebhookDelivery).where(
+        WebhookDelivery.uid == uid, WebhookDelivery.program_id == program_id
     )
+    delivery = session.scalar(query.with_for_update() if for_update else query)
     if delivery is None:
         raise NotFound(f"no delivery {uid!r}", fields={"delivery_id": "unknown delivery"})
     return delivery
@@ -386,16 +397,41 @@ def attempts_of(session: Session, delivery: WebhookDelivery) -> list[WebhookAtte
 
 
 def redeliver(session: Session, program_id: int, uid: str) -> WebhookDelivery:
-    """Send a delivery again now, with the same ``Budding-Delivery`` id and body."""
-    delivery = get_delivery(session, program_id, uid)
+    """Send a delivery again now, with the same ``Budding-Delivery`` id and body: one
+    attempt, made by a ``webhooks.redeliver`` job. A delivery has one retry schedule
+    (its ``webhooks.deliver`` job), never two:
+
+    - still being retried (pending, its job queued or running): the redelivery is one
+      extra attempt beside the schedule, which goes on as it was whatever the answer;
+      only the delivery's own job fails it, after its last attempt. Asking again
+      before that attempt was made queues nothing more;
+    - delivered or failed: the redelivery job owns it; it is pending until the
+      attempt, then delivered, or failed again;
+    - a redelivery of it already asked for and not made yet: nothing more is queued.
+
+    Attempts at one delivery are made one at a time (``claim_attempt``): one that
+    finds it delivered when its turn comes sends nothing.
+    """
+    delivery = get_delivery(session, program_id, uid, for_update=True)
     endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
     if endpoint is None or endpoint.removed_at is not None:
         raise EndpointRemoved("the endpoint of this delivery was removed")
+    owner = session.get(jobs.JobRecord, delivery.job_id) if delivery.job_id else None
+    live = owner is not None and owner.status in (jobs.QUEUED, jobs.RUNNING)
+    if delivery.status == PENDING and owner is not None and live:
+        if owner.kind == DELIVER:
+            jobs.enqueue(
+                session,
+                REDELIVER,
+                {"delivery_id": delivery.id},
+                program_id=program_id,
+                # one per attempt count: asking twice before it was made queues one
+                dedupe_key=f"{REDELIVER}:{delivery.id}:{delivery.attempts}",
+            )
+        return delivery
+    record = jobs.enqueue(session, REDELIVER, {"delivery_id": delivery.id}, program_id=program_id)
     delivery.status = PENDING
     delivery.next_attempt_at = utcnow()
-    record = jobs.enqueue(
-        session, "webhooks.redeliver", {"delivery_id": delivery.id}, program_id=program_id
-    )
     delivery.job_id = record.id
     session.flush()
     return delivery
@@ -404,18 +440,81 @@ def redeliver(session: Session, program_id: int, uid: str) -> WebhookDelivery:
 # --- used by the delivery jobs -----------------------------------------------------------
 
 
-def target_of(session: Session, delivery_id: int) -> tuple[WebhookDelivery, WebhookEndpoint]:
-    delivery = session.get(WebhookDelivery, delivery_id)
+@dataclass(frozen=True)
+class AttemptClaim:
+    """One attempt at a delivery, claimed by ``claim_attempt``: what it sends."""
+
+    url: str
+    body: str
+    secrets: list[str]
+    uid: str
+    event_type: str
+    number: int  # the Budding-Attempt header
+    until: datetime  # the claim's lease (it also tells this claim from a later one)
+
+
+def claim_attempt(
+    session: Session, delivery_id: int, *, job_id: int, kind: str
+) -> AttemptClaim | str:
+    """Claim the next attempt at a delivery for job ``job_id`` (of ``kind``), or say why
+    there is nothing to send.
+
+    Attempts are made only while the delivery is pending: by a ``webhooks.deliver`` job
+    only while it owns the delivery (``WebhookDelivery.job_id``), by a
+    ``webhooks.redeliver`` job whether it owns it or makes an extra attempt beside the
+    retries of the job that does. Claims are exclusive: while another attempt is in
+    flight (until its lease ends), this raises ``AttemptInFlight``; the caller waits
+    and claims again, and finds the delivery delivered if that attempt succeeded.
+    The claim is ended by ``record_attempt`` (or ``release_attempt``).
+    """
+    now = utcnow()
+    delivery = session.execute(
+        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
+    ).scalar_one_or_none()
     if delivery is None:
-        raise NotFound(f"no delivery {delivery_id}")
+        return "the delivery was deleted"
+    owner = delivery.job_id == job_id
+    if delivery.status != PENDING:
+        return f"already {delivery.status}"
+    if kind == DELIVER and not owner:
+        return f"job {delivery.job_id} owns the delivery now"
     endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
-    return delivery, endpoint
+    if endpoint.removed_at is not None:
+        if owner:
+            _fail(delivery, "the endpoint was removed")
+        return "the endpoint was removed"
+    if delivery.sending_until is not None and delivery.sending_until > now:
+        raise AttemptInFlight(f"an attempt at delivery {delivery.uid} is in flight")
+    until = now + ATTEMPT_LEASE
+    delivery.sending_until = until
+    session.flush()
+    return AttemptClaim(
+        url=endpoint.url,
+        body=delivery.body,
+        secrets=endpoint.signing_secrets(now),
+        uid=delivery.uid,
+        event_type=delivery.event_type,
+        number=delivery.attempts + 1,
+        until=until,
+    )
+
+
+def release_attempt(session: Session, delivery_id: int, claim: AttemptClaim) -> None:
+    """End a claim whose attempt was not made (it raised before its answer)."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.sending_until == claim.until)
+        .values(sending_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_attempt(
     session: Session,
     delivery_id: int,
     *,
+    job_id: int,
+    claim: AttemptClaim,
     started_at: datetime,
     duration_ms: int,
     status_code: int | None,
@@ -423,12 +522,17 @@ def record_attempt(
     error: str | None,
     next_attempt_at: datetime | None,
 ) -> WebhookAttempt:
-    """Log one HTTP attempt and update the delivery: delivered on a 2xx answer."""
+    """Log one HTTP attempt, end its claim and update the delivery: delivered on a 2xx
+    answer. A failed attempt of the job that owns the delivery schedules its retry at
+    ``next_attempt_at``, or fails it when there is none (its last attempt); a failed
+    extra attempt (a redelivery beside the retries) leaves the delivery as it was."""
     ok = status_code is not None and 200 <= status_code < 300
     delivery = session.execute(
         select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
     ).scalar_one()
     delivery.attempts += 1
+    if delivery.sending_until == claim.until:
+        delivery.sending_until = None
     delivery.last_status_code = status_code
     delivery.last_error = error or (None if ok else f"HTTP {status_code}")
     delivery.last_attempt_at = started_at
@@ -436,8 +540,11 @@ def record_attempt(
         delivery.status = DELIVERED
         delivery.delivered_at = utcnow()
         delivery.next_attempt_at = None
-    elif delivery.status != DELIVERED:
-        delivery.next_attempt_at = next_attempt_at
+    elif delivery.status == PENDING and delivery.job_id == job_id:
+        if next_attempt_at is None:
+            _fail(delivery, delivery.last_error or "failed")
+        else:
+            delivery.next_attempt_at = next_attempt_at
     attempt = WebhookAttempt(
         program_id=delivery.program_id,
         delivery_id=delivery.id,
@@ -454,11 +561,23 @@ def record_attempt(
     return attempt
 
 
-def mark_failed(session: Session, delivery_id: int, error: str) -> None:
-    """A delivery whose attempts are used up (a no-op once delivered)."""
+def _fail(delivery: WebhookDelivery, error: str) -> None:
+    delivery.status = FAILED
+    delivery.next_attempt_at = None
+    delivery.last_error = error[:500]
+
+
+def mark_failed(session: Session, delivery_id: int, job_id: int, error: str) -> None:
+    """The job that owns a delivery failed for good (its worker died on its last
+    attempt, say): the delivery fails. A no-op once it is delivered or failed, and
+    when another job owns it (an extra redelivery failing ends nothing)."""
     session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == PENDING)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == PENDING,
+            WebhookDelivery.job_id == job_id,
+        )
         .values(status=FAILED, next_attempt_at=None, last_error=error[:500])
         .execution_options(synchronize_session=False)
     )

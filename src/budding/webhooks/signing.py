@@ -58,7 +58,8 @@ def verify_signature(
     Raises ``InvalidSignature`` when the header is missing or malformed, when its
     timestamp is more than ``tolerance`` seconds from now (a replay), or when no
     ``v1`` signature matches (several are accepted, for secret rotation). The
-    comparison takes constant time.
+    comparison takes constant time. ``tolerance=0`` switches the replay check off (it
+    does not mean "strict"): pass a number of seconds to keep it.
     """
     if not header:
         raise InvalidSignature("no Budding-Signature header")

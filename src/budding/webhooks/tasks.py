@@ -2,6 +2,8 @@
 
 A delivery is retried 7 times after the first attempt, waiting about 1, 3, 9, 27
 minutes, 1.4, 4 and 12 hours (±20 % jitter): about 18 hours in all, then it fails.
+Attempts at one delivery, whichever job makes them, are made one at a time
+(``service.claim_attempt``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import httpx
 import budding
 from budding.core.config import get_settings
 from budding.core.db import unit_of_work, utcnow
-from budding.core.jobs import JobContext, JobFailed, job
+from budding.core.jobs import JobContext, job
 from budding.webhooks import service
-from budding.webhooks.models import DELIVERED
 from budding.webhooks.signing import signature_header
 from budding.webhooks.targets import UnresolvedHost, UnsafeTarget, check_target
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 EXCERPT_BYTES = 1024
+# Seconds from the start of an attempt after which the rest of the answer is not read.
+READ_SECONDS = 20.0
+# Seconds between looks at a delivery while another attempt at it is in flight.
+CLAIM_POLL = 0.2
 USER_AGENT = f"Budding-Webhooks/{budding.__version__}"
 
 
@@ -40,8 +45,10 @@ class HttpOutcome:
 
 
 def post(url: str, body: str, headers: dict[str, str]) -> HttpOutcome:
-    """POST ``body``; read at most ``EXCERPT_BYTES`` of the answer. Redirects are not
-    followed (a 3xx is a failure: the endpoint's URL should be updated).
+    """POST ``body``; read at most ``EXCERPT_BYTES`` of the answer, for at most
+    ``READ_SECONDS`` (a receiver dripping its answer cannot stretch an attempt past its
+    claim, ``service.ATTEMPT_LEASE``). Redirects are not followed (a 3xx is a failure:
+    the endpoint's URL should be updated).
 
     The URL is checked first (``budding.webhooks.targets``: DNS may have changed since
     the endpoint was added) and the request goes to the address that was checked."""
@@ -75,7 +82,7 @@ def post(url: str, body: str, headers: dict[str, str]) -> HttpOutcome:
             raw = b""
             for chunk in response.iter_bytes():
                 raw += chunk
-                if len(raw) >= EXCERPT_BYTES:
+                if len(raw) >= EXCERPT_BYTES or time.monotonic() - started > READ_SECONDS:
                     break
             excerpt = raw[:EXCERPT_BYTES].decode("utf-8", errors="replace")
     except httpx.TimeoutException as exc:
@@ -85,37 +92,47 @@ def post(url: str, body: str, headers: dict[str, str]) -> HttpOutcome:
     return HttpOutcome(status_code, excerpt, error, int((time.monotonic() - started) * 1000))
 
 
+def _claim(ctx: JobContext, delivery_id: int) -> service.AttemptClaim | str:
+    """Claim the delivery's next attempt, waiting while another attempt at it is in
+    flight (a redelivery beside its retries): one request at a time per delivery."""
+    deadline = time.monotonic() + service.ATTEMPT_LEASE.total_seconds() + CLAIM_POLL
+    while True:
+        try:
+            with unit_of_work() as session:
+                return service.claim_attempt(session, delivery_id, job_id=ctx.job_id, kind=ctx.kind)
+        except service.AttemptInFlight as exc:
+            if time.monotonic() >= deadline:  # other attempts kept it a whole lease
+                raise DeliveryFailed(str(exc)) from None
+        time.sleep(CLAIM_POLL)
+
+
 def _attempt(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
-    with unit_of_work() as session:
-        delivery, endpoint = service.target_of(session, delivery_id)
-        if delivery.status == DELIVERED and ctx.kind == "webhooks.deliver":
-            return {"skipped": "already delivered"}
-        if endpoint.removed_at is not None:
-            service.mark_failed(session, delivery_id, "the endpoint was removed")
-            removed = True
-        else:
-            removed = False
-            url, body = endpoint.url, delivery.body
-            secrets = endpoint.signing_secrets(utcnow())
-            uid, event_type, number = delivery.uid, delivery.event_type, delivery.attempts + 1
-    if removed:
-        raise JobFailed("the endpoint was removed")
+    claim = _claim(ctx, delivery_id)
+    if isinstance(claim, str):
+        return {"skipped": claim}
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "Budding-Event": event_type,
-        "Budding-Delivery": uid,
+        "Budding-Event": claim.event_type,
+        "Budding-Delivery": claim.uid,
         "Budding-Timestamp": str(timestamp),
-        "Budding-Attempt": str(number),
-        "Budding-Signature": signature_header(secrets, timestamp, body),
+        "Budding-Attempt": str(claim.number),
+        "Budding-Signature": signature_header(claim.secrets, timestamp, claim.body),
     }
     started_at = utcnow()
-    outcome = post(url, body, headers)
+    try:
+        outcome = post(claim.url, claim.body, headers)
+    except BaseException:
+        with unit_of_work() as session:
+            service.release_attempt(session, delivery_id, claim)
+        raise
     with unit_of_work() as session:
         attempt = service.record_attempt(
             session,
             delivery_id,
+            job_id=ctx.job_id,
+            claim=claim,
             started_at=started_at,
             duration_ms=outcome.duration_ms,
             status_code=outcome.status_code,
@@ -131,7 +148,7 @@ def _attempt(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
 
 def _failed(ctx: JobContext, error: str) -> None:
     with unit_of_work() as session:
-        service.mark_failed(session, int(ctx.payload["delivery_id"]), error)
+        service.mark_failed(session, int(ctx.payload["delivery_id"]), ctx.job_id, error)
 
 
 @job(
@@ -144,13 +161,16 @@ def _failed(ctx: JobContext, error: str) -> None:
     on_failure=_failed,
 )
 def deliver(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
-    """Deliver an emitted event to one endpoint, retrying for about 18 hours."""
+    """Deliver an emitted event to one endpoint, retrying for about 18 hours. It owns the
+    delivery until a redelivery of it, once finished, takes it over."""
     return _attempt(ctx, delivery_id)
 
 
 @job(lease=120, on_failure=_failed)
 def redeliver(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
-    """One attempt at once, asked for from the dashboard, the API or the CLI."""
+    """One attempt at once, asked for from the dashboard, the API or the CLI. Beside the
+    retries of a pending delivery it is an extra attempt, which fails nothing; see
+    ``service.redeliver``."""
     return _attempt(ctx, delivery_id)
 
 
