@@ -263,6 +263,9 @@ def test_friend_paying_with_the_referrers_card_is_held_at_the_purchase(client, p
     (item,) = client.get("/api/v1/fraud/assessments").json()["assessments"]
     assert item["reasons"] == ["self_payment"] and item["action"] == "hold"
     assert [r["status"] for r in client.get("/api/v1/rewards").json()["rewards"]] == ["held"]
+    # The referral says why it is held, as one held at its signup does.
+    (referral,) = client.get("/api/v1/referrals").json()
+    assert referral["status"] == "held" and referral["fraud_reasons"] == ["self_payment"]
     # Her own card on a later purchase is not the referrer's: nothing more to review.
     again = {
         "id": "bea-buy-2",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -455,7 +456,7 @@ def _flag_earlier(
         if row.review_status == "none" and row.action in ("flag", "hold"):
             row.review_status = "open"
         if row.action == "hold" and before != "hold" and row.referral_id is not None:
-            _hold_referral(session, program, row.referral_id, CHECK_REASONS[check])
+            _hold_referral(session, program, row.referral_id, CHECK_REASONS[check], [check])
         if row.action != before:
             _emit_flagged(session, program, row)
     session.flush()
@@ -550,7 +551,9 @@ def check_payment(
     session.add(row)
     session.flush()
     if action == "hold":
-        _hold_referral(session, program, fact.id, "self-referral: same payment method")
+        _hold_referral(
+            session, program, fact.id, "self-referral: same payment method", ["self_payment"]
+        )
     _emit_flagged(session, program, row)
     return row
 
@@ -576,7 +579,8 @@ def link_referrals(session: Session, program: Program, referrals: list[Any]) -> 
             row.referral_id = fact.id
             linked += 1
             if row.action == "hold" and row.review_status == "open":
-                _hold_referral(session, program, fact.id, ", ".join(row.reasons or []))
+                reasons = list(row.reasons or [])
+                _hold_referral(session, program, fact.id, ", ".join(reasons), reasons)
     session.flush()
     return linked
 
@@ -604,21 +608,27 @@ def _emit_flagged(session: Session, program: Program, row: FraudAssessment) -> N
     )
 
 
-def _set_referral_status(session: Session, referral_id: int, status: str, reason: str) -> None:
+def _set_referral_status(
+    session: Session, referral_id: int, status: str, reason: str, checks: Iterable[str] = ()
+) -> None:
     referrals = _optional("budding.referrals.service")
     if referrals is None or not hasattr(referrals, "set_referral_status"):
         log.warning("referrals capability absent: referral %s stays as it is", referral_id)
         return
     try:
-        referrals.set_referral_status(session, referral_id, status, reason)
+        referrals.set_referral_status(
+            session, referral_id, status, reason, fraud_reasons=list(checks)
+        )
     except NotFound:
         log.warning("referral %s is gone; its review outcome changes no referral", referral_id)
 
 
-def _hold_referral(session: Session, program: Program, referral_id: int, reason: str) -> None:
+def _hold_referral(
+    session: Session, program: Program, referral_id: int, reason: str, checks: Iterable[str]
+) -> None:
     from budding.rewards import service as rewards
 
-    _set_referral_status(session, referral_id, "held", reason)
+    _set_referral_status(session, referral_id, "held", reason, checks)
     rewards.hold_referral(session, program, referral_id, reason=reason, actor="fraud")
 
 

@@ -468,9 +468,15 @@ def _announce_conversion(session: Session, program: Program, ref: Referral) -> N
 
 
 def set_referral_status(
-    session: Session, referral_id: int, status: str, reason: str = ""
+    session: Session,
+    referral_id: int,
+    status: str,
+    reason: str = "",
+    *,
+    fraud_reasons: Iterable[str] = (),
 ) -> ReferralFact:
-    """Record a review outcome (held, approved or rejected) with its reason.
+    """Record a review outcome (held, approved or rejected) with its reason, and the
+    fraud checks behind it (``fraud_reasons``, added to the referral's own).
 
     Only the referral's status changes here (with an audit row); the review
     queue that calls this releases or reverses the rewards
@@ -483,6 +489,9 @@ def set_referral_status(
     ref = session.scalar(select(Referral).where(Referral.id == referral_id).with_for_update())
     if ref is None:
         raise ReferralNotFound(f"no referral {referral_id}", fields={"referral_id": "unknown"})
+    found = [r for r in fraud_reasons if r not in (ref.fraud_reasons or [])]
+    if found:
+        ref.fraud_reasons = [*(ref.fraud_reasons or []), *found]  # a new list: JSON is dirty
     old = ref.status
     if old == status:
         return _fact(ref)
