@@ -93,6 +93,11 @@ def test_admin_pages(client, anon_client, program) -> None:  # type: ignore[no-u
     assert found["results"][0]["path"] == ["ann", "bob"]
     sub = anon_client.get("/admin/acme/fission-tree/subtree.json", params={"root": "ann"}).json()
     assert len(sub["nodes"]) == 2
+    # The view's data routes answer errors in JSON too, which its script can read.
+    missing = anon_client.get("/admin/acme/fission-tree/children.json", params={"node": "zed"})
+    assert missing.status_code == 404 and "error" in missing.json()
+    bad = anon_client.get("/admin/acme/fission-tree/children.json", params={"limit": 0})
+    assert bad.status_code == 422 and "limit" in bad.json()["error"]["fields"]
     # Settings: a bad value names its field and saves nothing; a good one is saved.
     r = anon_client.post(
         "/admin/acme/referrals/settings",

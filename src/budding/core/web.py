@@ -34,7 +34,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def _wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+    return (
+        path.startswith("/api/")
+        or path.endswith(".json")  # the dashboard's data routes, read by its scripts
+        or "application/json" in request.headers.get("accept", "")
+    )
 
 
 def _error_response(
