@@ -199,10 +199,10 @@ def register_event_type(body: EventTypeIn, ctx: ApiContext = API_WRITE) -> Any:
 
 @router.get("/event-types", response_model=list[EventTypeOut])
 def list_event_types(ctx: ApiContext = API) -> Any:
-    from budding.members.schemas import BUILTIN_EVENT_TYPES
-
     names = event_service.event_types(ctx.session, ctx.program.id)
+    standard = event_service.standard_event_types()
+    declared = event_service.declared_event_types()
     return [
-        EventTypeOut(name=n, description="", builtin=n in BUILTIN_EVENT_TYPES)
+        EventTypeOut(name=n, description=declared.get(n, ""), builtin=n in standard)
         for n in sorted(names)
     ]

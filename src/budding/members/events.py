@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, and_, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from budding.core.db import is_postgres, json_dumps, sqlite_timestamp, utcnow
+from budding.core.db import capability_names, is_postgres, json_dumps, sqlite_timestamp, utcnow
 from budding.core.errors import PayloadTooLarge, field, from_pydantic
 from budding.core.plugins import capability_modules
 from budding.members.models import Event, EventType, Member
@@ -40,12 +42,32 @@ from budding.members.service import (
 from budding.programs.models import Program
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
-_BUILTIN_TYPES = frozenset(BUILTIN_EVENT_TYPES)
+
+
+@cache
+def declared_event_types() -> dict[str, str]:
+    """Event types a capability declares as ``EVENT_TYPES = {"name": "description"}`` in
+    its package ``__init__`` (sharing's funnel steps, say): known to every program, as
+    the built-in ones are, so a program need not register them before using them."""
+    found: dict[str, str] = {}
+    for name in capability_names():
+        declared = getattr(importlib.import_module(f"budding.{name}"), "EVENT_TYPES", None)
+        for event_type, description in (declared or {}).items():
+            if not TYPE_RE.match(event_type) or event_type in BUILTIN_EVENT_TYPES:
+                raise ValueError(f"budding.{name}.EVENT_TYPES: bad event type {event_type!r}")
+            found.setdefault(event_type, description)
+    return found
+
+
+@cache
+def standard_event_types() -> frozenset[str]:
+    """The built-in event types and those capabilities declare: no program registers them."""
+    return frozenset(BUILTIN_EVENT_TYPES) | frozenset(declared_event_types())
 
 
 def event_types(session: Session, program_id: int) -> set[str]:
     custom = session.scalars(select(EventType.name).where(EventType.program_id == program_id))
-    return set(BUILTIN_EVENT_TYPES) | set(custom)
+    return set(standard_event_types()) | set(custom)
 
 
 def register_event_type(
@@ -55,7 +77,7 @@ def register_event_type(
         raise field(
             "name", "must be lower-case letters, digits, '_' or '.', starting with a letter"
         )
-    if name in BUILTIN_EVENT_TYPES:
+    if name in standard_event_types():
         raise field("name", "is a built-in event type")
     existing = session.scalar(
         select(EventType).where(EventType.program_id == program.id, EventType.name == name)
@@ -230,10 +252,10 @@ def store_events(session: Session, program: Program, batch: PreparedBatch) -> In
     the database's part of :func:`ingest_events` (types, members, the insert, listeners)."""
     now = batch.received_at
     rejected = list(batch.rejected)
-    # Custom types live in the database; a batch of built-in types needs no query.
-    known_types: frozenset[str] | set[str] = _BUILTIN_TYPES
+    # Custom types live in the database; a batch of standard types needs no query.
+    known_types: frozenset[str] | set[str] = standard_event_types()
     for ev in batch.valid:
-        if ev.type not in _BUILTIN_TYPES:
+        if ev.type not in known_types:
             known_types = event_types(session, program.id)
             break
     valid: list[ValidEvent] = []

@@ -22,7 +22,6 @@ from budding.members import events as member_events
 from budding.programs.models import Program
 from budding.sharing import channels as ch
 from budding.sharing import sources
-from budding.sharing.service import ensure_event_types
 
 # Median seconds from opening the kit to the share leaving it, and the share of members
 # who pick the channel but give up (before the improvement).
@@ -62,7 +61,6 @@ def contribute(
     session: Session, program: Program, community: Any, rng: np.random.Generator
 ) -> None:
     """Add share-funnel events for the community's shares and invitations."""
-    ensure_event_types(session, program)
     midpoint = community.start + (community.end - community.start) / 2
     events: list[dict[str, Any]] = []
     counter = 0

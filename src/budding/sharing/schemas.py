@@ -14,13 +14,6 @@ from budding.sharing.channels import CHANNEL_KEYS
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 STEP_TYPES: tuple[str, ...] = ("share_opened", "channel_chosen", "share_sent")
-FUNNEL_EVENT_TYPES: dict[str, str] = {
-    "share_opened": "A member opened the share kit (portal, widget or app).",
-    "channel_chosen": "A member picked a share channel in the share kit.",
-    "share_sent": "A share left the kit: handed to an app, copied, or mailed by Budding.",
-    "link_click": "Someone clicked a member's referral link (member: the referrer).",
-    "conversion": "A referred member's qualifying conversion (member: the referrer).",
-}
 SURFACES: tuple[str, ...] = ("portal", "widget", "api", "demo")
 
 

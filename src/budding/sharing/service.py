@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from budding.core import i18n
@@ -30,7 +29,6 @@ from budding.core.security import keyed_hash, new_token, sign, unsign
 from budding.members import events as member_events
 from budding.members import service as members
 from budding.members.models import Member
-from budding.members.schemas import BUILTIN_EVENT_TYPES
 from budding.programs.models import Program
 from budding.programs.service import update_program_settings
 from budding.sharing import channels as ch
@@ -44,7 +42,6 @@ from budding.sharing.messages import (
 )
 from budding.sharing.models import ShareTemplate, TellAFriendMail
 from budding.sharing.schemas import (
-    FUNNEL_EVENT_TYPES,
     ChannelShareOut,
     QrOut,
     ShareKitOut,
@@ -103,19 +100,6 @@ def update_settings(
 # --- funnel events -------------------------------------------------------------------------
 
 
-def ensure_event_types(session: Session, program: Program) -> None:
-    """Register the funnel's event types for the program (idempotent, concurrency-safe)."""
-    have = member_events.event_types(session, program.id)
-    for name, description in FUNNEL_EVENT_TYPES.items():
-        if name in have or name in BUILTIN_EVENT_TYPES:
-            continue
-        try:
-            with session.begin_nested():
-                member_events.register_event_type(session, program, name, description)
-        except IntegrityError:
-            pass  # registered by a concurrent request
-
-
 def record_steps(
     session: Session,
     program: Program,
@@ -127,7 +111,6 @@ def record_steps(
     for i, step in enumerate(steps):
         if step.type != "share_opened" and step.channel is None:
             raise field(f"steps.{i}.channel", f"is required for {step.type}")
-    ensure_event_types(session, program)
     now = utcnow()
     events: list[dict[str, Any]] = []
     for step in steps:
@@ -182,7 +165,6 @@ def record_funnel_event(
     capabilities and the demo). Returns whether it was new."""
     if type not in ("link_click", "conversion"):
         raise field("type", "must be link_click or conversion")
-    ensure_event_types(session, program)
     event: dict[str, Any] = {
         "id": event_id,
         "type": type,
@@ -518,7 +500,6 @@ def tell_a_friend(
         raise NotFound("no such member")
     if member.email and spec.to == member.email:
         raise field("to", "is your own address")
-    ensure_event_types(session, program)
     now = _today()
     day = now.date()
     recipient_hash = _recipient_hash(program, spec.to)
