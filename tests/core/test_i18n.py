@@ -46,3 +46,26 @@ def test_negotiation_order() -> None:
     assert i18n.negotiate(None, None, None) == "en"
     assert i18n.normalise_locale("zh-TW") is None
     assert i18n.normalise_locale("in-ID") == "id"
+
+
+def _own_catalog(capability: str, locale: str) -> dict[str, str]:
+    from babel.messages.pofile import read_po
+
+    path = Path(budding.__path__[0]) / capability / "locale" / f"{locale}.po"
+    with path.open("rb") as fh:
+        return {m.id: m.string for m in read_po(fh) if isinstance(m.id, str) and m.id}
+
+
+@pytest.mark.parametrize("locale", ["ko", "es", "id", "zh_Hans"])
+def test_member_facing_labels_keep_their_capabilitys_wording(locale: str) -> None:
+    """The catalogs are merged into one, where a msgid can hold one translation: a word
+    two capabilities translate differently ("Pending" reward vs. pending webhook) would
+    show members another capability's wording. Member-facing labels must survive it."""
+    from budding.referrals.pages import INVITE_STATUSES
+    from budding.rewards.pages import STATUS_LABELS
+
+    for capability, labels in (("rewards", STATUS_LABELS), ("referrals", INVITE_STATUSES)):
+        own = _own_catalog(capability, locale)
+        with i18n.use_locale(locale):
+            for label in labels.values():
+                assert i18n.gettext(label) == own[label], (capability, label)

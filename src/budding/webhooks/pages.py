@@ -21,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 ADMIN_NAV = [(80, N_("Webhooks"), "/webhooks")]
 
 STATUS_LABELS = {
-    "pending": N_("Pending"),
+    "pending": N_("Pending delivery"),
     "delivered": N_("Delivered"),
     "failed": N_("Failed"),
 }
