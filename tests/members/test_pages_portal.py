@@ -229,6 +229,18 @@ def test_language_switch_without_member_uses_a_cookie(anon_client, program) -> N
     assert r.status_code == 422
 
 
+def test_error_pages_speak_the_members_language(anon_client, program) -> None:
+    """A friend opening a dead link sees why in the language they chose (the cookie beats
+    Accept-Language, as on every portal page)."""
+    anon_client.post("/p/acme/language", data={"locale": "ko", "next": "/p/acme/sign-in"})
+    page = anon_client.get("/p/acme/waitlist/me?t=bad", headers={"Accept-Language": "en"})
+    assert page.status_code == 404
+    assert '<html lang="ko">' in page.text and "존재하지 않습니다" in page.text
+    anon_client.cookies.clear()
+    es = anon_client.get("/p/nowhere/sign-in", headers={"Accept-Language": "es"})
+    assert es.status_code == 404 and "no existe" in es.text
+
+
 def test_language_switch_keeps_the_pages_query(anon_client, program) -> None:
     """Token pages (a waitlist entry's status link) need their query back after the switch."""
     page = anon_client.get("/p/acme/sign-in?next=/p/acme/profile")

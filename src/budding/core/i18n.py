@@ -78,6 +78,10 @@ def parse_accept_language(header: str | None) -> list[str]:
     return seen
 
 
+# The member's chosen language where no member is signed in (set by the portal's switch).
+LOCALE_COOKIE = "budding_locale"
+
+
 def negotiate(
     member_locale: str | None, accept_language: str | None, program_default: str | None
 ) -> str:

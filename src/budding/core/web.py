@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import budding
@@ -94,7 +95,10 @@ class RequestGuard:
                 }
                 await JSONResponse(body, status_code=403)(scope, receive, send)
                 return
-        token = i18n.set_locale(i18n.negotiate(None, headers.get("accept-language"), None))
+        # Error pages and anything else rendered before a route picks the member's language
+        # follow the portal's language switch, then the browser.
+        chosen = cookie_parser(headers.get("cookie", "")).get(i18n.LOCALE_COOKIE)
+        token = i18n.set_locale(i18n.negotiate(chosen, headers.get("accept-language"), None))
         started = time.perf_counter()
         status = 500
 

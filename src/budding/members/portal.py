@@ -59,7 +59,7 @@ from budding.programs.models import Program
 log = logging.getLogger("budding.members")
 router = APIRouter(include_in_schema=False)
 
-LOCALE_COOKIE = "budding_locale"
+LOCALE_COOKIE = i18n.LOCALE_COOKIE
 MEMBER_SESSION_DAYS = 30  # the signed member cookie's lifetime (core.auth checks the same)
 MEMBER_SESSION_SALT = "member-session"  # core.auth's salt: its helpers read these cookies too
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
