@@ -24,6 +24,15 @@ def test_invalid_email_names_field_and_stores_nothing(client) -> None:
     assert client.get("/api/v1/members/u1").status_code == 404
 
 
+def test_names_with_control_characters_are_refused(client) -> None:
+    """A name goes into share messages and e-mails: no control characters (a \x01, a
+    line break that would forge a new line of the message)."""
+    for name in ("Ann\x01", "Ann\nP.S. click evil.example"):
+        r = client.post("/api/v1/members", json={"external_id": "ann", "name": name})
+        assert r.status_code == 422 and "name" in r.json()["error"]["fields"], r.text
+    assert client.get("/api/v1/members/ann").status_code == 404
+
+
 def test_malformed_json_is_400(client) -> None:
     r = client.post(
         "/api/v1/members", content=b"{nope", headers={"content-type": "application/json"}

@@ -17,6 +17,7 @@ MAX_ATTRIBUTES_BYTES = 16 * 1024
 MAX_BATCH = 1000
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 EXTERNAL_ID_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 BUILTIN_EVENT_TYPES: tuple[str, ...] = (
     "signup",
@@ -70,6 +71,14 @@ class MemberIn(BaseModel):
     marketing_consent: bool | None = None
 
     _external_id = field_validator("external_id")(check_external_id)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        # names go into share messages and e-mails: a line break could forge a line
+        if v is not None and CONTROL_RE.search(v):
+            raise ValueError("must not contain control characters (line breaks, tabs …)")
+        return v
 
     @field_validator("email")
     @classmethod
