@@ -84,6 +84,19 @@ def test_planner_form_errors(anon_client: Any, community: dict[str, Any]) -> Non
         },
     )
     assert r.status_code == 422 and "lang=fr" in r.text
+    # each plan's field errors sit by the field they are about; an empty k is an error
+    base = {"csrf_token": csrf, "strategies": "imm", "launch_costs": "1", "runs": "10"}
+    for field, value, label in (
+        ("k", "0", "Seeds per plan"),
+        ("k", "", "Seeds per plan"),
+        ("reward", "-5", "Reward per share"),
+        ("launch_costs", "-1", "Launch costs to compare"),
+    ):
+        r = anon_client.post("/admin/acme/influence/planner", data={"k": "2", **base, field: value})
+        assert r.status_code == 422, (field, value)
+        label_at = r.text.index(label)
+        error_at = r.text.index('class="field-error"', label_at)
+        assert error_at < r.text.index("</label>", label_at), (field, value)
 
 
 def test_analyst_can_look_but_not_simulate(anon_client: Any, community: dict[str, Any]) -> None:
@@ -96,3 +109,19 @@ def test_analyst_can_look_but_not_simulate(anon_client: Any, community: dict[str
         follow_redirects=False,
     )
     assert r.status_code == 403
+
+
+def test_reach_chart_legend_takes_each_plans_colour() -> None:
+    """The legend shows the colour of the first series of a name (the invisible lower
+    band): every series of a plan carries the plan's colour."""
+    from budding.influence.pages import _curves
+
+    plans = [
+        {"name": name, "reach_per_step": [1.0, 2.0], "reach_per_step_ci95": [(0.5, 1.5), (1, 3)]}
+        for name in ("IMM", "followers")
+    ]
+    series = _curves({"plans": plans})["option"]["series"]
+    colours: dict[str, set[str]] = {}
+    for s in series:
+        colours.setdefault(s["name"], set()).add(s["itemStyle"]["color"])
+    assert all(len(c) == 1 for c in colours.values()) and colours["IMM"] != colours["followers"]

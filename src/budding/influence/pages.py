@@ -189,7 +189,7 @@ def _numbers(text: str, name: str) -> list[float]:
 def planner_submit(
     request: Request,
     slug: str,
-    k: int = Form(20),
+    k: str = Form("", max_length=10),
     strategies: list[str] = Form([]),
     launch_costs: str = Form("1", max_length=200),
     reward: float = Form(0.0),
@@ -210,6 +210,9 @@ def planner_submit(
     errors: dict[str, str] = {}
     costs: list[float] = []
     rates: list[float] | None = None
+    seeds = int(k) if k.strip().isdigit() else 0
+    if not 1 <= seeds <= 1000:
+        errors["k"] = gettext("Enter a whole number from 1 to 1,000.")
     try:
         costs = _numbers(launch_costs, "launch_costs") or [1.0]
     except BuddingError as exc:
@@ -227,7 +230,7 @@ def planner_submit(
         {
             "name": f"{gettext(STRATEGY_LABELS.get(s, s))} · {cost_label} {c:g}",
             "strategy": s,
-            "k": k,
+            "k": seeds,
             "launch_cost": c,
             "reward": reward,
         }
@@ -257,11 +260,19 @@ def planner_submit(
     return RedirectResponse(f"/admin/{slug}/influence/planner/{record.id}", status_code=303)
 
 
+# A plan's fields (``plans.0.k``) are the form's fields they came from.
+_PLAN_FIELDS = {"k": "k", "launch_cost": "launch_costs", "reward": "reward"}
+
+
 def _flat(fields: dict[str, str]) -> dict[str, str]:
+    """Validation errors keyed by the planner form's fields."""
     out: dict[str, str] = {}
     for key, reason in fields.items():
-        top = key.split(".")[0]
-        top = {"plans": "strategies"}.get(top, top)
+        parts = key.split(".")
+        if parts[0] == "plans":
+            top = _PLAN_FIELDS.get(parts[2], "strategies") if len(parts) > 2 else "strategies"
+        else:
+            top = parts[0]
         out.setdefault(top, reason)
     return out
 
@@ -277,11 +288,12 @@ def _curves(result: dict[str, Any]) -> dict[str, Any]:
         stack = f"band{i}"
         series.append(
             {"name": plan["name"], "type": "line", "data": lo, "stack": stack, "symbol": "none",
+             "itemStyle": {"color": color},  # the legend takes the first series' colour
              "lineStyle": {"opacity": 0}, "tooltip": {"show": False}, "legendHoverLink": False}
         )  # fmt: skip
         series.append(
             {"name": plan["name"], "type": "line", "data": width, "stack": stack,
-             "symbol": "none", "lineStyle": {"opacity": 0},
+             "symbol": "none", "itemStyle": {"color": color}, "lineStyle": {"opacity": 0},
              "areaStyle": {"color": color, "opacity": 0.18}, "tooltip": {"show": False}}
         )  # fmt: skip
         series.append(
