@@ -161,6 +161,13 @@ def test_admin_pages(client, anon_client, program) -> None:  # type: ignore[no-u
         "/admin/acme/invites", data={"csrf_token": csrf, "count": "9", "member": "ann"}
     )
     assert r.status_code == 409 and "invites left" in r.text
+    # numbers that are not numbers are named on the page, and issue nothing
+    before = len(client.get("/api/v1/invites").json())
+    for data in ({"count": "2", "uses": "-1"}, {"count": "2", "uses": "many"}, {"count": "abc"}):
+        r = anon_client.post("/admin/acme/invites", data={"csrf_token": csrf, **data})
+        assert r.status_code == 422 and 'data-testid="invite-table"' in r.text, data
+        assert ("uses" if "uses" in data else "count") in r.text
+    assert len(client.get("/api/v1/invites").json()) == before
 
 
 def test_admin_waitlist_release(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]

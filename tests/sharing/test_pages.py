@@ -145,6 +145,13 @@ def test_messages_page_edits_templates_and_settings(staff, client) -> None:
         data={"csrf_token": csrf, "channels": ["line"], "tell_a_friend_daily_limit": "500"},
     )
     assert r.status_code == 422
+    # an emptied limit is a mistake to point out, not 0 (which turns tell-a-friend off)
+    r = browser.post(
+        "/admin/acme/sharing/settings",
+        data={"csrf_token": csrf, "channels": ["line"], "tell_a_friend_daily_limit": ""},
+    )
+    assert r.status_code == 422 and "tell_a_friend_daily_limit" in r.text
+    assert client.get("/api/v1/sharing/settings").json()["tell_a_friend_daily_limit"] == 2
     assert (
         browser.post(
             "/admin/acme/sharing/messages", data={"key": "chat", "locale": "id", "body": "{link}"}

@@ -546,11 +546,21 @@ def invites_page(
     )
 
 
+def _whole_number(text: str, name: str) -> int:
+    """A form field that must hold a whole number of 1 or more, or a field error."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValidationFailed(
+            f"{name}: {text!r} is not a whole number of 1 or more",
+            fields={name: "must be a whole number of 1 or more"},
+        )
+    return int(text)
+
+
 @router.post("/admin/{slug}/invites")
 def invites_issue(
     request: Request,
     slug: str,
-    count: int = Form(1),
+    count: str = Form("1", max_length=10),
     member: str = Form("", max_length=200),
     uses: str = Form("", max_length=10),
     note: str = Form("", max_length=200),
@@ -559,17 +569,15 @@ def invites_issue(
     ctx.require_write()
     program = ctx.program(slug)
     try:
+        how_many = _whole_number(count, "count")
+        uses_each = _whole_number(uses, "uses") if uses.strip() else None  # empty: the default
         with ctx.session.begin_nested():
             if member:
                 who = members.get_member(ctx.session, program.id, member)
-                codes = invites.issue_invites(ctx.session, program, who, count, note=note)
+                codes = invites.issue_invites(ctx.session, program, who, how_many, note=note)
             else:
                 codes = invites.issue_staff_invites(
-                    ctx.session,
-                    program,
-                    count,
-                    uses=int(uses) if uses.strip().isdigit() else None,
-                    note=note,
+                    ctx.session, program, how_many, uses=uses_each, note=note
                 )
     except BuddingError as exc:
         return ctx.render(

@@ -593,7 +593,8 @@ async def save_settings(request: Request, slug: str, ctx: StaffContext = STAFF) 
     form = await request.form()
     patch: dict[str, Any] = {
         "channels": [str(v) for v in form.getlist("channels")],
-        "tell_a_friend_daily_limit": str(form.get("tell_a_friend_daily_limit") or "0"),
+        # emptied by mistake is an error, not 0 (0 turns tell-a-friend off)
+        "tell_a_friend_daily_limit": str(form.get("tell_a_friend_daily_limit", "")).strip(),
         "kakao_js_key": str(form.get("kakao_js_key") or "").strip() or None,
         "kakao_sdk_url": str(form.get("kakao_sdk_url") or "").strip() or None,
         "widget_origins": [
