@@ -188,6 +188,14 @@ def test_admin_waitlist_release(client, anon_client, program) -> None:  # type: 
     assert r.status_code == 303 and "released=2" in r.headers["location"]
     assert client.get("/api/v1/waitlist/p0@example.com").json()["status"] == "released"
     assert client.get("/api/v1/waitlist/p2@example.com").json()["position"] == 1
+    # a count that is not a whole number is named on the waitlist page, which keeps its form
+    for count in ("", "0", "-5", "ten", "1000000000000"):
+        r = anon_client.post(
+            "/admin/acme/waitlist/release", data={"csrf_token": csrf, "count": count}
+        )
+        assert r.status_code == 422 and "p2@example.com" in r.text, count
+        assert "count" in r.text
+    assert client.get("/api/v1/waitlist/p2@example.com").json()["status"] == "waiting"
 
 
 def test_analyst_cannot_change_settings(client, anon_client) -> None:  # type: ignore[no-untyped-def]

@@ -624,21 +624,38 @@ def waitlist_admin(
     program = ctx.program(slug)
     if status not in ("waiting", "released", "joined", "removed"):
         status = "waiting"
+    flash = (
+        gettext("Released %(n)s people; their invitations are on the way.", n=released)
+        if released >= 0
+        else None
+    )
+    return _waitlist_page(request, ctx, program, status, offset, flash=flash)
+
+
+def _waitlist_page(
+    request: Request,
+    ctx: StaffContext,
+    program: Any,
+    status: str = "waiting",
+    offset: int = 0,
+    *,
+    flash: str | None = None,
+    flash_kind: str = "ok",
+    status_code: int = 200,
+) -> Response:
     rows = waitlist.list_entries(ctx.session, program, status=status, limit=100, offset=offset)
     return ctx.render(
         request,
         "referrals/admin/waitlist.html",
+        status_code=status_code,
         program=program,
         rows=rows,
         status=status,
         offset=offset,
         counts=waitlist.waitlist_counts(ctx.session, program),
         settings=referral_settings(program),
-        flash=(
-            gettext("Released %(n)s people; their invitations are on the way.", n=released)
-            if released >= 0
-            else None
-        ),
+        flash=flash,
+        flash_kind=flash_kind,
     )
 
 
@@ -662,10 +679,18 @@ def waitlist_entry_history(
 
 
 @router.post("/admin/{slug}/waitlist/release")
-def waitlist_release(slug: str, count: int = Form(...), ctx: StaffContext = STAFF) -> Response:
+def waitlist_release(
+    request: Request, slug: str, count: str = Form("", max_length=20), ctx: StaffContext = STAFF
+) -> Response:
     ctx.require_write()
     program = ctx.program(slug)
-    done = waitlist.release(ctx.session, program, count)
+    try:
+        with ctx.session.begin_nested():
+            done = waitlist.release(ctx.session, program, _whole_number(count, "count"))
+    except BuddingError as exc:
+        return _waitlist_page(
+            request, ctx, program, flash=exc.message, flash_kind="error", status_code=exc.status
+        )
     return RedirectResponse(f"/admin/{slug}/waitlist?released={len(done)}", status_code=303)
 
 
