@@ -29,6 +29,16 @@ PHONE = {
 }
 
 
+def staff_signs_in(page: Any, landing: str, email: str = "owner@example.com") -> None:
+    """Fill the staff sign-in form the page shows, then wait to land on ``landing``."""
+    from tests.factories import PASSWORD
+
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(landing)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():

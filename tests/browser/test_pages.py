@@ -14,8 +14,8 @@ from budding.core.db import unit_of_work
 from budding.members import events as event_service
 from budding.members import service
 from budding.programs.service import get_program
-from tests.browser.fixtures import PHONE
-from tests.factories import PASSWORD, make_program, make_staff
+from tests.browser.fixtures import PHONE, staff_signs_in
+from tests.factories import make_program, make_staff
 from tests.mailsink import MailSink
 
 pytestmark = pytest.mark.browser
@@ -73,10 +73,7 @@ def test_admin_signs_in_and_finds_a_member(browser, base_url, screenshots: Path)
     try:
         page.goto(f"{base_url}/admin")
         assert "/admin/login" in page.url
-        page.fill("input[name=email]", "owner@example.com")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base_url}/admin/acme")  # the only program
+        staff_signs_in(page, f"{base_url}/admin/acme")  # the only program
         assert page.locator("[data-testid=members-total]").inner_text() == "41"
         # ECharts drew the axes and the line (SVG renderer), then let its animation finish.
         page.wait_for_function(
@@ -111,10 +108,7 @@ def test_admin_tables_stay_inside_a_phone_screen(browser, base_url) -> None:
     page = context.new_page()
     try:
         page.goto(f"{base_url}/admin/login")
-        page.fill("input[name=email]", "owner@example.com")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base_url}/admin/acme")
+        staff_signs_in(page, f"{base_url}/admin/acme")
         for path in ("/admin/users", "/admin/acme/api-keys"):
             page.goto(f"{base_url}{path}")
             width = page.evaluate("document.documentElement.scrollWidth")

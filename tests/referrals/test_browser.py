@@ -14,8 +14,8 @@ from budding.members import service as members
 from budding.programs.service import get_program
 from budding.referrals import service
 from budding.referrals.models import Referral
-from tests.browser.fixtures import PHONE
-from tests.factories import PASSWORD, make_program, make_staff
+from tests.browser.fixtures import PHONE, staff_signs_in
+from tests.factories import make_program, make_staff
 from tests.referrals.conftest import set_settings
 
 pytestmark = pytest.mark.browser
@@ -93,10 +93,7 @@ def test_fission_tree_view(browser, base_url, screenshots: Path) -> None:
     page = context.new_page()
     try:
         page.goto(f"{base_url}/admin/acme/fission-tree")
-        page.fill("input[name=email]", "owner@example.com")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base_url}/admin/acme/fission-tree")
+        staff_signs_in(page, f"{base_url}/admin/acme/fission-tree")
         assert page.locator("[data-testid=tree-nodes]").inner_text() == "1,000"
         option = (
             "(() => { const c = echarts.getInstanceByDom(document.getElementById('fission-tree'));"
