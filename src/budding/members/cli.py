@@ -10,7 +10,14 @@ from typing import Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from budding.core.cli import cli_unit_of_work, console, err_console
 from budding.core.errors import BuddingError
@@ -62,6 +69,13 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             yield n, value if isinstance(value, dict) else "not a JSON object"
 
 
+def _unreadable(line: int, why: str, progress: Progress, task: TaskID) -> int:
+    """Report a line that holds no record; returns 1, the count of lines it rejects."""
+    err_console.print(f"line {line}: {why}")
+    progress.advance(task)
+    return 1
+
+
 def _count_lines(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for _ in fh)
@@ -107,9 +121,7 @@ def import_members(
 
         for line, record in read_records(path):
             if isinstance(record, str):
-                failed += 1
-                err_console.print(f"line {line}: {record}")
-                progress.advance(task)
+                failed += _unreadable(line, record, progress, task)
                 continue
             batch.append((line, record))
             if len(batch) >= 500:
@@ -196,9 +208,7 @@ def import_events(
 
         for line, record in read_records(path):
             if isinstance(record, str):
-                rejected += 1
-                err_console.print(f"line {line}: {record}")
-                progress.advance(task)
+                rejected += _unreadable(line, record, progress, task)
                 continue
             lines.append(line)
             batch.append(record)

@@ -40,7 +40,7 @@ from budding.core.auth import (
 )
 from budding.core.config import get_settings
 from budding.core.errors import NotFound, PermissionDenied, ValidationFailed, field
-from budding.core.i18n import N_, gettext
+from budding.core.i18n import LOCALE_COOKIE, N_, gettext
 from budding.core.mail import Mail, MailError, mailbox, send_mail
 from budding.core.security import (
     constant_time_equal,
@@ -59,7 +59,6 @@ from budding.programs.models import Program
 log = logging.getLogger("budding.members")
 router = APIRouter(include_in_schema=False)
 
-LOCALE_COOKIE = i18n.LOCALE_COOKIE
 MEMBER_SESSION_DAYS = 30  # the signed member cookie's lifetime (core.auth checks the same)
 MEMBER_SESSION_SALT = "member-session"  # core.auth's salt: its helpers read these cookies too
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
