@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from budding.core import jobs
 from budding.core.db import unit_of_work, utcnow
-from budding.core.errors import Conflict
+from budding.core.errors import Conflict, NotFound, ValidationFailed
 from budding.core.jobs import JobContext, JobFailed, job
 from budding.jobs.models import HueySchedule, HueyTask, JobRecord
 
@@ -54,6 +54,20 @@ def doomed(ctx: JobContext) -> None:
 @job("tests.give_up", retries=5, on_failure=_record_failure)
 def give_up(ctx: JobContext) -> None:
     raise JobFailed("no point in retrying")
+
+
+@job("tests.stale_request", retries=5, on_failure=_record_failure)
+def stale_request(ctx: JobContext, error: str) -> None:
+    # the data changed between the request and the job: another attempt reads the same
+    raise {"validation": ValidationFailed, "missing": NotFound}[error]("target: no member matches")
+
+
+@job("tests.busy", retries=1, retry_delay=0.1, jitter=0.0)
+def busy(ctx: JobContext, key: str) -> int:
+    n = calls[key] = calls.get(key, 0) + 1
+    if n == 1:
+        raise Conflict("the row is being changed")
+    return n
 
 
 @job("tests.slow", lease=30)
@@ -231,6 +245,23 @@ def test_job_failed_skips_the_remaining_retries(immediate_jobs: None) -> None:
     assert record.status == "failed" and record.attempts == 1 and record.max_attempts == 6
     assert record.error == "no point in retrying"
     assert failure_log == [(job_id, "no point in retrying")]
+
+
+@pytest.mark.parametrize("error", ["validation", "missing"])
+def test_a_request_the_data_no_longer_allows_fails_at_once(
+    immediate_jobs: None, error: str
+) -> None:
+    job_id = _enqueue("tests.stale_request", {"error": error})
+    record = _job(job_id)
+    assert record.status == "failed" and record.attempts == 1
+    assert record.error == "target: no member matches"
+    assert failure_log == [(job_id, "target: no member matches")]
+
+
+def test_a_conflict_is_retried(immediate_jobs: None) -> None:
+    job_id = _enqueue("tests.busy", {"key": "busy"})
+    _wait(lambda: jobs.run_due() >= 0 and _job(job_id).status == "succeeded")
+    assert _job(job_id).attempts == 2
 
 
 def test_retry_job_gives_a_failed_job_one_more_attempt(immediate_jobs: None) -> None:

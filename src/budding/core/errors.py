@@ -12,6 +12,9 @@ from typing import Any
 class BuddingError(Exception):
     status: int = 400
     code: str = "bad_request"
+    # Whether the same request may succeed if tried again unchanged (a background job
+    # raising a non-retryable error fails at once: another attempt would read the same).
+    retryable: bool = False
 
     def __init__(
         self,
@@ -63,6 +66,7 @@ class NotFound(BuddingError):
 
 class Conflict(BuddingError):
     status, code = 409, "conflict"
+    retryable = True
 
 
 class Gone(BuddingError):
@@ -79,6 +83,7 @@ class ValidationFailed(BuddingError):
 
 class RateLimited(BuddingError):
     status, code = 429, "rate_limited"
+    retryable = True
 
     def __init__(self, message: str, *, retry_after: int = 60, **kw: Any) -> None:
         super().__init__(message, **kw)

@@ -61,7 +61,7 @@ from sqlalchemy.orm import Session
 
 from budding.core.config import get_settings
 from budding.core.db import dialect_insert, normalise_url, unit_of_work, utcnow
-from budding.core.errors import Conflict, NotFound
+from budding.core.errors import BuddingError, Conflict, NotFound
 from budding.jobs.models import (
     FAILED,
     HUEY_TABLES,
@@ -215,7 +215,9 @@ def job(
     JSON-serialisable result (stored in ``jobs.result``). ``kind`` defaults to
     ``"<capability>.<function name>"`` for functions in ``budding.<capability>.tasks``.
 
-    - ``retries``: attempts after the first; any exception but ``JobFailed`` retries.
+    - ``retries``: attempts after the first. Any exception retries except ``JobFailed``
+      and the domain errors another attempt would meet again (``ValidationFailed``,
+      ``NotFound``, …: a ``BuddingError`` that is not ``retryable``); those fail at once.
     - ``retry_delay``, ``backoff``, ``max_delay``, ``jitter``: wait ``retry_delay *
       backoff**(n-1)`` seconds (at most ``max_delay``, spread by ±``jitter``) after the
       n-th failed attempt.
@@ -680,24 +682,23 @@ def execute_job(job_id: int) -> bool:
     try:
         value = spec.func(ctx, **claim.payload)
         result = json.loads(json.dumps(value, default=str))
-    except JobFailed as exc:
-        log.warning("job %s (%s) failed: %s", job_id, claim.kind, exc)
-        _finish_failed(ctx, spec, str(exc) or type(exc).__name__)
     except Exception as exc:
-        error = _describe(exc)
-        if retry_at is None:
+        if isinstance(exc, JobFailed) or (isinstance(exc, BuddingError) and not exc.retryable):
+            log.warning("job %s (%s) failed: %s", job_id, claim.kind, exc)
+            _finish_failed(ctx, spec, str(exc) or type(exc).__name__)
+        elif retry_at is None:
             log.exception("job %s (%s) failed on attempt %s", job_id, claim.kind, claim.attempt)
-            _finish_failed(ctx, spec, error)
+            _finish_failed(ctx, spec, _describe(exc))
         else:
             log.warning(
                 "job %s (%s) attempt %s failed (%s); retrying at %s",
                 job_id,
                 claim.kind,
                 claim.attempt,
-                error,
+                _describe(exc),
                 retry_at.isoformat(),
             )
-            _requeue(ctx, error, retry_at)
+            _requeue(ctx, _describe(exc), retry_at)
     else:
         _finish_succeeded(ctx, result)
         log.info("job %s (%s) done in %.3fs", job_id, claim.kind, time.monotonic() - started)
