@@ -1043,6 +1043,25 @@ def test_a_failed_redelivery_of_a_failed_delivery_leaves_it_failed(
     assert [q.answered for q in receiver.requests] == [500, 500, 200]
 
 
+def test_a_redelivery_asked_for_before_the_last_retry_is_still_made(
+    program: Any, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+) -> None:
+    """Redelivering while the delivery's last scheduled attempt is due: that attempt fails
+    and ends the schedule, and the redelivery, asked for before, is still made (it sent
+    nothing, finding the delivery failed)."""
+    fast_retries(monkeypatch, retries=0)
+    receiver.fail_first = 1
+    add_endpoint(receiver, ["*"])
+    emit("reward.issued", {"member": "m1"})  # no worker yet: its job waits
+    (delivery,) = deliveries()
+    with unit_of_work() as session:
+        service.redeliver(session, program.id, delivery.uid)
+    assert jobs.run_due() == 2
+    assert [q.answered for q in receiver.requests] == [500, 200]
+    (delivery,) = deliveries()
+    assert delivery.status == "delivered" and delivery.attempts == 2
+
+
 def test_asking_twice_before_it_ran_queues_one_redelivery(program: Any, receiver: Receiver) -> None:
     add_endpoint(receiver, ["*"])
     emit("reward.issued", {"member": "m1"})

@@ -462,7 +462,8 @@ def claim_attempt(
     Attempts are made only while the delivery is pending: by a ``webhooks.deliver`` job
     only while it owns the delivery (``WebhookDelivery.job_id``), by a
     ``webhooks.redeliver`` job whether it owns it or makes an extra attempt beside the
-    retries of the job that does. Claims are exclusive: while another attempt is in
+    retries of the job that does (and takes it over if that job failed it meanwhile:
+    the redelivery was asked for while the delivery was pending). Claims are exclusive: while another attempt is in
     flight (until its lease ends), this raises ``AttemptInFlight``; the caller waits
     and claims again, and finds the delivery delivered if that attempt succeeded.
     The claim is ended by ``record_attempt`` (or ``release_attempt``).
@@ -474,6 +475,12 @@ def claim_attempt(
     if delivery is None:
         return "the delivery was deleted"
     owner = delivery.job_id == job_id
+    if delivery.status == FAILED and kind == REDELIVER and not owner:
+        # an extra attempt asked for while the schedule still ran, which has failed since:
+        # the redelivery was asked for and is still made, now as the delivery's owner
+        delivery.status = PENDING
+        delivery.job_id = job_id
+        owner = True
     if delivery.status != PENDING:
         return f"already {delivery.status}"
     if kind == DELIVER and not owner:
