@@ -17,6 +17,7 @@ from budding.core import jobs
 from budding.core.db import unit_of_work, utcnow
 from budding.core.errors import Conflict, NotFound, ValidationFailed
 from budding.core.jobs import JobContext, JobFailed, job
+from budding.core.mail import MailError
 from budding.jobs.models import HueySchedule, HueyTask, JobRecord
 
 calls: dict[str, int] = {}
@@ -66,7 +67,7 @@ def stale_request(ctx: JobContext, error: str) -> None:
 def busy(ctx: JobContext, key: str) -> int:
     n = calls[key] = calls.get(key, 0) + 1
     if n == 1:
-        raise Conflict("the row is being changed")
+        raise {"conflict": Conflict, "mail": MailError}[key]("busy, try again later")
     return n
 
 
@@ -258,8 +259,9 @@ def test_a_request_the_data_no_longer_allows_fails_at_once(
     assert failure_log == [(job_id, "target: no member matches")]
 
 
-def test_a_conflict_is_retried(immediate_jobs: None) -> None:
-    job_id = _enqueue("tests.busy", {"key": "busy"})
+@pytest.mark.parametrize("error", ["conflict", "mail"])
+def test_a_conflict_or_a_server_side_failure_is_retried(immediate_jobs: None, error: str) -> None:
+    job_id = _enqueue("tests.busy", {"key": error})
     _wait(lambda: jobs.run_due() >= 0 and _job(job_id).status == "succeeded")
     assert _job(job_id).attempts == 2
 

@@ -12,9 +12,6 @@ from typing import Any
 class BuddingError(Exception):
     status: int = 400
     code: str = "bad_request"
-    # Whether the same request may succeed if tried again unchanged (a background job
-    # raising a non-retryable error fails at once: another attempt would read the same).
-    retryable: bool = False
 
     def __init__(
         self,
@@ -30,6 +27,13 @@ class BuddingError(Exception):
         if code:
             self.code = code
         self.extra = extra or {}
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed if tried again unchanged: a conflict, a
+        rate limit or a failure on the server's side (a mail server, say). A background
+        job retries these; any other domain error fails it at once."""
+        return self.status >= 500 or self.status in (409, 429)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message, "fields": self.fields}
@@ -66,7 +70,6 @@ class NotFound(BuddingError):
 
 class Conflict(BuddingError):
     status, code = 409, "conflict"
-    retryable = True
 
 
 class Gone(BuddingError):
@@ -83,7 +86,6 @@ class ValidationFailed(BuddingError):
 
 class RateLimited(BuddingError):
     status, code = 429, "rate_limited"
-    retryable = True
 
     def __init__(self, message: str, *, retry_after: int = 60, **kw: Any) -> None:
         super().__init__(message, **kw)
