@@ -1,10 +1,12 @@
 """Real browser, real server: an invite-only launch end to end on a phone, and the admin's
-fission tree (lazy expansion and search) on a forest of a thousand members."""
+fission tree (lazy expansion and search) on a forest of a thousand members, its labels
+inside the drawing, and its Reset button ending a search."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -116,5 +118,133 @@ def test_fission_tree_view(browser, base_url, screenshots: Path) -> None:
         assert depth[0] == "u999" and depth[1] == 6  # program root, then u0 … u999
         page.wait_for_timeout(800)
         page.screenshot(path=str(screenshots / "referrals-tree.png"), full_page=True)
+    finally:
+        context.close()
+
+
+# The zrender text elements of the tree's labels, by their whole text (a wrapped or cut
+# label is drawn as lines of its own), with their box in the drawing's pixels.
+LABEL_BOXES = """(text) => {
+  const chart = echarts.getInstanceByDom(document.getElementById('fission-tree'));
+  const boxes = new Map();
+  for (const span of chart.getZr().storage.getDisplayList(true)) {
+    if (span.type !== 'tspan' || !span.parent || span.parent.style.text !== text) continue;
+    const box = span.getBoundingRect().clone();
+    box.applyTransform(span.getComputedTransform());
+    const seen = boxes.get(span.parent);
+    if (seen) seen.union(box); else boxes.set(span.parent, box);
+  }
+  return { width: chart.getWidth(), height: chart.getHeight(),
+           boxes: [...boxes.values()].map((b) => [b.x, b.y, b.width, b.height]) };
+}"""
+
+
+def _small_tree(program_name: str, referee_name: str = "Bob") -> None:
+    make_program("acme", name=program_name)
+    make_staff("owner@example.com", role="owner")
+    with unit_of_work() as s:
+        program = get_program(s, "acme")
+        ann, _ = members.upsert_member(s, program, {"external_id": "ann", "name": "Ann"})
+        bob, _ = members.upsert_member(s, program, {"external_id": "bob", "name": referee_name})
+        service.record_referral(
+            s,
+            program,
+            referrer_id=ann.id,
+            referee_id=bob.id,
+            source="link",
+            signed_up_at=utcnow() - timedelta(days=1),
+        )
+
+
+def _label_inside(page: Any, text: str) -> None:
+    drawn = page.evaluate(LABEL_BOXES, text)
+    assert len(drawn["boxes"]) == 1, (text, drawn)
+    x, y, width, height = drawn["boxes"][0]
+    assert width > 0 and height > 0, drawn
+    assert x >= 0 and x + width <= drawn["width"], (text, drawn)
+    assert y >= 0 and y + height <= drawn["height"], (text, drawn)
+
+
+@pytest.mark.parametrize(
+    "program_name",
+    [
+        "Acme Coffee",
+        "Acme Coffee Roasters & Friends of the Greater Metropolitan Area Loyalty Club",
+        "Acme-Coffee-Roasters-and-Friends-of-the-Greater-Metropolitan-Area-Loyalty-Club",
+        " ".join(["애크미 커피 로스터스 그리고 대도시권 친구들의 로열티 클럽"] * 3),
+    ],
+    ids=["short", "long", "one-long-word", "korean"],
+)
+@pytest.mark.parametrize(
+    "viewport",
+    [{"width": 1280, "height": 900}, {"width": 600, "height": 900}],
+    ids=["wide", "narrow"],
+)
+def test_fission_tree_labels_stay_inside_the_drawing(
+    browser, base_url, screenshots: Path, program_name: str, viewport: dict[str, int]
+) -> None:
+    """The root's label (the program's name) is drawn whole, to the left of the root, and
+    a long member label at the right edge is not cut off by it either."""
+    long_member = "Bartholomew Maximilian Montgomery-Fitzgerald the Third of Somewhere"
+    _small_tree(program_name, long_member)
+    context = browser.new_context(viewport=viewport, locale="en-US")
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/admin/acme/fission-tree")
+        staff_signs_in(page, f"{base_url}/admin/acme/fission-tree")
+        drawn = f"(({LABEL_BOXES})({program_name!r}).boxes.length === 1)"
+        page.wait_for_function(drawn)
+        page.wait_for_timeout(600)  # the layout's animation
+        _label_inside(page, program_name)
+        # Find bob: ann opens, and bob, with his long name, is the deepest level.
+        page.locator("[data-testid=tree-search]").fill("bob")
+        page.click("#tree-search button")
+        page.wait_for_function("document.getElementById('tree-status').textContent === 'bob'")
+        page.wait_for_timeout(600)
+        _label_inside(page, program_name)
+        _label_inside(page, f"bob · {long_member}")
+        page.click("#tree-layout")  # radial: bob's label points outwards from the ring
+        page.wait_for_timeout(600)
+        _label_inside(page, program_name)
+        _label_inside(page, f"bob · {long_member}")
+        page.click("#tree-layout")
+        page.wait_for_timeout(600)
+        shot = f"referrals-tree-labels-{viewport['width']}-{len(program_name)}.png"
+        page.locator("[data-testid=fission-tree]").screenshot(path=str(screenshots / shot))
+    finally:
+        context.close()
+
+
+def test_fission_tree_reset_clears_the_search(browser, base_url) -> None:
+    _small_tree("Acme Coffee")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    status = page.locator("#tree-status")
+    search = page.locator("[data-testid=tree-search]")
+    try:
+        page.goto(f"{base_url}/admin/acme/fission-tree")
+        staff_signs_in(page, f"{base_url}/admin/acme/fission-tree")
+        search.fill("nobody-like-this")
+        page.click("#tree-search button")
+        page.wait_for_function(
+            "document.getElementById('tree-status').textContent === 'No member found.'"
+        )
+        page.click("#tree-reset")
+        assert status.inner_text() == "" and search.input_value() == ""
+        # A found member's name in the status line goes too, with the highlight.
+        search.fill("bob")
+        page.click("#tree-search button")
+        page.wait_for_function("document.getElementById('tree-status').textContent === 'bob'")
+        page.click("#tree-reset")
+        assert status.inner_text() == "" and search.input_value() == ""
+        # A new search after a miss does not keep the miss's message either.
+        search.fill("nobody-like-this")
+        page.click("#tree-search button")
+        page.wait_for_function(
+            "document.getElementById('tree-status').textContent === 'No member found.'"
+        )
+        search.fill("")
+        page.click("#tree-search button")
+        page.wait_for_function("document.getElementById('tree-status').textContent === ''")
     finally:
         context.close()

@@ -198,6 +198,44 @@ def test_admin_waitlist_release(client, anon_client, program) -> None:  # type: 
     assert client.get("/api/v1/waitlist/p2@example.com").json()["status"] == "waiting"
 
 
+def test_admin_forms_name_any_bad_field_on_their_page(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """However long or odd what was typed, the invites and waitlist forms answer with their
+    page and the field named, never a bare error page (or a 500)."""
+    set_settings(program.slug, mode="waitlist", waitlist_require_confirmation=False)
+    client.post("/api/v1/waitlist", json={"email": "p0@example.com"})
+    csrf = staff_client(anon_client)
+    for count in ("1" * 21, "9" * 5000, "²", "٣", "0" * 40):
+        r = anon_client.post(
+            "/admin/acme/waitlist/release", data={"csrf_token": csrf, "count": count}
+        )
+        assert r.status_code == 422 and 'data-testid="release-form"' in r.text, count[:30]
+        assert "p0@example.com" in r.text and "count" in r.text
+    assert client.get("/api/v1/waitlist/p0@example.com").json()["status"] == "waiting"
+    before = len(client.get("/api/v1/invites").json())
+    for data, name in (
+        ({"count": "1" * 11}, "count"),
+        ({"count": "2", "uses": "1" * 11}, "uses"),
+        ({"count": "2", "uses": "²"}, "uses"),
+        ({"count": "1", "note": "n" * 201}, "note"),
+        ({"count": "1", "member": "m" * 201}, "member"),
+    ):
+        r = anon_client.post("/admin/acme/invites", data={"csrf_token": csrf, **data})
+        assert r.status_code == 422 and 'data-testid="issue-form"' in r.text, name
+        assert f"{name}:" in r.text, name
+    assert len(client.get("/api/v1/invites").json()) == before
+    # a leading zero is still a number
+    r = anon_client.post(
+        "/admin/acme/invites",
+        data={"csrf_token": csrf, "count": "02", "note": "n" * 200},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text[:300]
+    assert len(client.get("/api/v1/invites").json()) == before + 2
+    page = anon_client.get("/admin/acme/invites", params={"member": "m" * 201})
+    assert page.status_code == 200 and 'data-testid="issue-form"' in page.text
+    assert "No member mmm" in page.text
+
+
 def test_analyst_cannot_change_settings(client, anon_client) -> None:  # type: ignore[no-untyped-def]
     csrf = staff_client(anon_client, role="analyst")
     r = anon_client.post(

@@ -509,7 +509,7 @@ def _save_settings(
 def invites_page(
     request: Request,
     slug: str,
-    member: str = Query("", max_length=200),
+    member: str = Query(""),  # no cap: one too long is "No member …" on the page
     status: str = Query("", max_length=20),
     issued: str = Query("", max_length=2000),
     ctx: StaffContext = STAFF,
@@ -547,23 +547,45 @@ def invites_page(
 
 
 def _whole_number(text: str, name: str) -> int:
-    """A form field that must hold a whole number of 1 or more, or a field error."""
-    if not text.strip().isdigit() or int(text) < 1:
+    """A form field that must hold a whole number of 1 or more, or a field error.
+
+    The route takes the field without a length cap (a cap answers a bare 422 page, not
+    the form): a number of more than nine digits is over every limit, and is not read.
+    """
+    # ASCII digits only: "²".isdigit() is true, and int("²") fails.
+    digits = text.strip()
+    number = digits.lstrip("0") if digits.isascii() and digits.isdigit() else ""
+    if len(number) > 9:
         raise ValidationFailed(
-            f"{name}: {text!r} is not a whole number of 1 or more",
+            f"{name}: {number[:20]}… is too large", fields={name: "is too large"}
+        )
+    if not number:  # not a number, or 0
+        raise ValidationFailed(
+            f"{name}: {text[:20]!r} is not a whole number of 1 or more",
             fields={name: "must be a whole number of 1 or more"},
         )
-    return int(text)
+    return int(number)
+
+
+def _short_text(text: str, name: str, limit: int) -> str:
+    """A form field of at most ``limit`` characters, or a field error (the route takes
+    it without a length cap, which would answer a bare 422 page instead of the form)."""
+    if len(text) > limit:
+        raise ValidationFailed(
+            f"{name}: must be at most {limit} characters",
+            fields={name: f"must be at most {limit} characters"},
+        )
+    return text
 
 
 @router.post("/admin/{slug}/invites")
 def invites_issue(
     request: Request,
     slug: str,
-    count: str = Form("1", max_length=10),
-    member: str = Form("", max_length=200),
-    uses: str = Form("", max_length=10),
-    note: str = Form("", max_length=200),
+    count: str = Form("1"),
+    member: str = Form(""),
+    uses: str = Form(""),
+    note: str = Form(""),
     ctx: StaffContext = STAFF,
 ) -> Response:
     ctx.require_write()
@@ -571,6 +593,8 @@ def invites_issue(
     try:
         how_many = _whole_number(count, "count")
         uses_each = _whole_number(uses, "uses") if uses.strip() else None  # empty: the default
+        note = _short_text(note, "note", 200)
+        member = _short_text(member, "member", 200)
         with ctx.session.begin_nested():
             if member:
                 who = members.get_member(ctx.session, program.id, member)
@@ -680,7 +704,7 @@ def waitlist_entry_history(
 
 @router.post("/admin/{slug}/waitlist/release")
 def waitlist_release(
-    request: Request, slug: str, count: str = Form("", max_length=20), ctx: StaffContext = STAFF
+    request: Request, slug: str, count: str = Form(""), ctx: StaffContext = STAFF
 ) -> Response:
     ctx.require_write()
     program = ctx.program(slug)
