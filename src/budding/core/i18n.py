@@ -3,6 +3,10 @@
 Each capability keeps its own catalogs in ``budding/<capability>/locale/<locale>.po``;
 they are merged per locale at first use, so capabilities never edit each
 other's files. English is the source language: msgids are English text.
+A msgid two capabilities mean differently ("Joined" as a date vs. as a status) takes
+a context in the less general place: ``pgettext("join date", "Joined")`` in code and
+templates, a ``msgctxt "join date"`` entry in that capability's catalogs; the merged
+catalog keys it ``"join date\x04Joined"`` as Python's gettext does.
 The locale of the text being rendered lives in a context variable, so one
 Jinja environment serves concurrent requests in different languages.
 """
@@ -99,6 +103,11 @@ def catalog_files(locale: str) -> Iterable[Path]:
     return sorted(root.glob(f"*/locale/{locale}.po"))
 
 
+def catalog_key(msgid: str, context: str | None = None) -> str:
+    """The merged catalog's key of a msgid: ``context\x04msgid`` with a context."""
+    return f"{context}\x04{msgid}" if context else msgid
+
+
 @cache
 def translations(locale: str) -> Translations:
     merged = Translations()
@@ -111,11 +120,12 @@ def translations(locale: str) -> Translations:
                 continue
             entries: dict[Any, str] = merged._catalog
             if isinstance(message.id, tuple | list):
+                key = catalog_key(message.id[0], message.context)
                 for i, form in enumerate(message.string):
                     if form:
-                        entries[(message.id[0], i)] = form
+                        entries[(key, i)] = form
             elif isinstance(message.string, str):
-                entries[message.id] = message.string
+                entries[catalog_key(message.id, message.context)] = message.string
     # gettext wants a plural *index*; Babel's catalog knows each locale's C expression.
     merged.plural = c2py(Catalog(locale=locale).plural_expr)  # type: ignore[assignment]
     return merged
@@ -150,6 +160,20 @@ def gettext(message: str, **variables: object) -> str:
 
 def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
     text = translations(get_locale()).ngettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+def pgettext(context: str, message: str, **variables: object) -> str:
+    """``gettext`` of the msgid in ``context`` (a ``msgctxt`` entry), for a word that
+    means something else elsewhere: ``pgettext("join date", "Joined")``."""
+    # Babel types it ``str | object``; it is the translation or, failing that, the msgid.
+    text = str(translations(get_locale()).pgettext(context, message))
+    return text % variables if variables else text
+
+
+def npgettext(context: str, singular: str, plural: str, n: int, **variables: object) -> str:
+    text = translations(get_locale()).npgettext(context, singular, plural, n)
     variables.setdefault("num", n)
     return text % variables
 

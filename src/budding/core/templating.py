@@ -84,6 +84,9 @@ def environment() -> Environment:
         lambda s: i18n.gettext(s),
         lambda s, p, n: i18n.translations(i18n.get_locale()).ngettext(s, p, n),
         newstyle=True,
+        # {{ pgettext("join date", "Joined") }}; Jinja fills %(name)s variables, as for _().
+        pgettext=lambda c, s: i18n.pgettext(c, s),
+        npgettext=lambda c, s, p, n: i18n.translations(i18n.get_locale()).npgettext(c, s, p, n),
     )
     env.filters["datetime"] = _fmt_datetime
     env.filters["number"] = _fmt_number
