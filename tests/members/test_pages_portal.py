@@ -207,6 +207,39 @@ def test_profile_edit_name_and_language(anon_client, smtp, ann) -> None:
     assert _member().name == "Ann Lee"
 
 
+@pytest.mark.parametrize(
+    ("accept", "data", "field", "expected"),
+    [
+        ("ko", {"name": "x" * 201}, "name", "이름은 최대 200자까지 입력할 수 있습니다."),
+        ("es", {"name": "x" * 201}, "name", "Tu nombre puede tener como máximo 200 caracteres."),
+        # Longer than the form ever took: still the field's message, not a bare 422 page.
+        ("ko", {"name": "x" * 5000}, "name", "이름은 최대 200자까지 입력할 수 있습니다."),
+        ("en", {"name": "x" * 201}, "name", "Your name can be at most 200 characters long."),
+        ("id", {"name": "Ann\nLee"}, "name", "Nama Anda tidak boleh berisi baris baru atau tab."),
+        ("zh-CN", {"name": "Ann\tLee"}, "name", "您的姓名不能包含换行符或制表符。"),
+        ("ko", {"name": "Ann", "locale": "fr"}, "locale", "목록에서 언어를 선택하세요."),
+    ],
+)
+def test_profile_field_errors_speak_the_members_language(
+    anon_client, smtp, ann, accept, data, field, expected
+) -> None:
+    """The form says what is wrong with which field in the member's language, never
+    pydantic's English ("String should have at most 200 characters")."""
+    sign_in(anon_client, smtp, ann)
+    token = _csrf(anon_client.get("/p/acme/profile").text)
+    r = anon_client.post(
+        "/p/acme/profile",
+        data={"locale": "", **data, "csrf_token": token},
+        headers={"Accept-Language": accept},
+    )
+    assert r.status_code == 422
+    error = r.text.split(f'data-testid="profile-{field}-error">', 1)[1].split("<", 1)[0]
+    assert error == expected
+    for english in ("String should", "Value error", "control characters", "supported locales"):
+        assert english not in r.text
+    assert _member().name == "Ann"
+
+
 def test_profile_post_needs_the_csrf_token(anon_client, smtp, ann) -> None:
     sign_in(anon_client, smtp, ann)
     for data in ({"name": "Evil"}, {"name": "Evil", "csrf_token": "forged"}):

@@ -388,6 +388,36 @@ def test_widget_token_shows_the_members_kit(client, anon_client, ann) -> None:
     assert 'setAttribute("allow", "clipboard-write; web-share")' in script.text
 
 
+def test_widget_title_speaks_the_members_language(client, anon_client, ann) -> None:
+    """The iframe's title (what a screen reader announces) is never hard-coded English."""
+    token_url = KIT.format("ann").replace("share-kit", "widget-token")
+    # The tags name the frame in the language asked for...
+    body = client.post(token_url, json={"locale": "ko"}).json()
+    assert 'title="친구 초대"' in body["iframe_tag"]
+    assert 'data-title="친구 초대"' in body["script_tag"]
+    # ... else in the member's own; with neither the iframe tag takes the program's
+    # default, and the script tag leaves the title to widget.js (the visitor's language).
+    assert client.post(token_url, json={}).json()["script_tag"].count("data-title") == 0
+    assert 'title="Invite friends"' in client.post(token_url, json={}).json()["iframe_tag"]
+    add_member("ann", name="Ann Lee", locale="es")
+    body = client.post(token_url, json={}).json()
+    assert 'title="Invitar amigos"' in body["iframe_tag"]
+    assert 'data-title="Invitar amigos"' in body["script_tag"]
+
+    # widget.js names the frame in the visitor's language until the frame says its own.
+    script = anon_client.get("/w/widget.js", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert script.status_code == 200
+    assert '"邀请好友"' in script.text and "Invite friends" not in script.text
+    assert "Accept-Language" in script.headers["vary"]
+    assert script.headers["access-control-allow-origin"] == "*"
+    assert '"Invite friends"' in anon_client.get("/w/widget.js").text
+    assert "budding:title" in script.text
+
+    # The frame tells widget.js its title, in the language it shows.
+    page = anon_client.get(body["iframe_url"].replace("http://testserver", ""))
+    assert 'data-frame-title="Invitar amigos"' in page.text
+
+
 def test_widget_refuses_bad_tokens(client, anon_client, ann, other_program) -> None:
     assert anon_client.get("/w/acme").status_code == 401
     assert anon_client.get("/w/acme?token=forged").status_code == 401

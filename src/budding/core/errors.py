@@ -83,6 +83,20 @@ class PayloadTooLarge(BuddingError):
 class ValidationFailed(BuddingError):
     status, code = 422, "validation_failed"
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        kinds: dict[str, tuple[str, dict[str, Any]]] | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        # Per field, what kind of error it is where pydantic found it: its error type
+        # and context (``("string_too_long", {"max_length": 200})``). ``fields`` holds the
+        # system's English words; a member-facing page picks its own, translated, words by
+        # kind (``members.portal``). Never part of the JSON body.
+        self.kinds = kinds or {}
+
 
 class RateLimited(BuddingError):
     status, code = 429, "rate_limited"
@@ -100,8 +114,10 @@ def field(name: str, reason: str, error: type[BuddingError] = ValidationFailed) 
 def from_pydantic(exc: Any) -> ValidationFailed:
     """A ``ValidationFailed`` naming every bad field of a pydantic ``ValidationError``."""
     fields: dict[str, str] = {}
+    kinds: dict[str, tuple[str, dict[str, Any]]] = {}
     for e in exc.errors():
         name = ".".join(str(p) for p in e["loc"]) or "body"
         fields.setdefault(name, e["msg"])
+        kinds.setdefault(name, (e["type"], dict(e.get("ctx") or {})))
     name, reason = next(iter(fields.items()))
-    return ValidationFailed(f"{name}: {reason}", fields=fields)
+    return ValidationFailed(f"{name}: {reason}", fields=fields, kinds=kinds)

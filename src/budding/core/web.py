@@ -42,6 +42,18 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+def request_locale(headers: Headers) -> str:
+    """The language of a request before a route picks the member's: the portal's language
+    switch (its cookie), then the browser's Accept-Language."""
+    chosen = cookie_parser(headers.get("cookie", "")).get(i18n.LOCALE_COOKIE)
+    return i18n.negotiate(chosen, headers.get("accept-language"), None)
+
+
+def _error_body(code: str, message: str) -> dict[str, Any]:
+    """The API's error shape: ``code`` for programs, ``message`` for people."""
+    return {"error": {"code": code, "message": message, "fields": {}}}
+
+
 def _error_response(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
@@ -86,19 +98,18 @@ class RequestGuard:
         if method not in ("GET", "HEAD", "OPTIONS") and not scope["path"].startswith("/api/"):
             origin = headers.get("origin")
             if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"):
-                body = {
-                    "error": {
-                        "code": "cross_origin",
-                        "message": "cross-site form posts are refused",
-                        "fields": {},
-                    }
-                }
+                # Most often a member's browser: the refusal says why in their language.
+                with i18n.use_locale(request_locale(headers)):
+                    message = i18n.gettext(
+                        "This form was sent from another site, so it was not accepted. "
+                        "Open the page on this site and try again."
+                    )
+                body = _error_body("cross_origin", message)
                 await JSONResponse(body, status_code=403)(scope, receive, send)
                 return
         # Error pages and anything else rendered before a route picks the member's language
         # follow the portal's language switch, then the browser.
-        chosen = cookie_parser(headers.get("cookie", "")).get(i18n.LOCALE_COOKIE)
-        token = i18n.set_locale(i18n.negotiate(chosen, headers.get("accept-language"), None))
+        token = i18n.set_locale(request_locale(headers))
         started = time.perf_counter()
         status = 500
 
@@ -174,14 +185,11 @@ def create_app() -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = {
-            "error": {
-                "code": "internal_error",
-                "message": "something went wrong on our side",
-                "fields": {},
-            }
-        }
-        return JSONResponse(body, status_code=500)
+        # Starlette calls this handler outside every middleware, RequestGuard too: the
+        # request's language is negotiated again here (its context variable is reset).
+        with i18n.use_locale(request_locale(request.headers)):
+            message = i18n.gettext("Something went wrong on our side. Please try again later.")
+        return JSONResponse(_error_body("internal_error", message), status_code=500)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

@@ -65,6 +65,34 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 DONE_MESSAGES = {"saved": N_("Your profile was saved.")}
 
+# The profile form's field errors, in the member's language: the kind of error pydantic
+# found (``ValidationFailed.kinds``) picks the message and its context fills the limit
+# (``max_length``); any other kind takes the field's "*" message. pydantic's own words are
+# English ("String should have at most 200 characters"): members never see them.
+PROFILE_ERRORS: dict[str, dict[str, str]] = {
+    "name": {
+        "string_too_long": N_("Your name can be at most %(max_length)s characters long."),
+        "value_error": N_("Your name cannot contain line breaks or tabs."),
+        "*": N_("Check your name."),
+    },
+    "locale": {"*": N_("Choose a language from the list.")},
+}
+
+
+def profile_field_errors(exc: ValidationFailed, locale: str) -> dict[str, str]:
+    """The profile form's messages for ``exc``, per field of the form, in ``locale``."""
+    errors: dict[str, str] = {}
+    with i18n.use_locale(locale):
+        for name in exc.fields:
+            messages = PROFILE_ERRORS.get(name)
+            if messages is None:
+                continue  # not a field of the form: the flash still says it was not saved
+            kind, context = exc.kinds.get(name, ("", {}))
+            msgid = messages.get(kind) or messages["*"]
+            limits = {k: v for k, v in context.items() if isinstance(v, int | str)}
+            errors[name] = gettext(msgid, **limits) if kind in messages else gettext(msgid)
+    return errors
+
 
 @dataclass
 class PortalContext:
@@ -349,7 +377,10 @@ def profile(done: str | None = None, pctx: PortalContext = MEMBER) -> Response:
 
 @router.post("/p/{slug}/profile")
 def save_profile(
-    name: str = Form("", max_length=400),
+    # No length cap here: the member schema's limit names a too-long name under its field,
+    # in the member's language (a cap here would answer a bare 422 page); the request's
+    # size limit bounds it.
+    name: str = Form(""),
     locale: str = Form("", max_length=16),
     pctx: PortalContext = MEMBER,
 ) -> Response:
@@ -366,7 +397,7 @@ def save_profile(
         return pctx.render(
             "members/portal/profile.html",
             status_code=422,
-            errors=exc.fields,
+            errors=profile_field_errors(exc, pctx.locale),
             form={"name": name, "locale": locale},
             flash=N_("Your profile was not saved. Check the fields below."),
             flash_kind="error",

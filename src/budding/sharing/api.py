@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
+from budding.core import i18n
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.config import get_settings
 from budding.sharing import funnel, qr, service, sources, virality
@@ -99,7 +100,13 @@ def widget_token(
     base = get_settings().base_url
     query = f"token={token}" + (f"&locale={spec.locale}" if spec.locale else "")
     iframe_url = f"{base}/w/{ctx.program.slug}?{query}"
-    title = "Invite friends"
+    # The frame's title (what a screen reader announces) in the language the frame will
+    # show: the one asked for, else the member's. With neither, the frame follows its
+    # visitor's browser: the script tag leaves the title to widget.js (served in the
+    # visitor's language), the iframe tag takes the program's default.
+    known = spec.locale or member.locale
+    with i18n.use_locale(known or ctx.program.default_locale or i18n.DEFAULT_LOCALE):
+        title = escape(i18n.gettext("Invite friends"))
     return WidgetTokenOut(
         token=token,
         expires_at=expires,
@@ -113,6 +120,7 @@ def widget_token(
             f'<script src="{escape(base)}/w/widget.js" data-program="{escape(ctx.program.slug)}" '
             f'data-token="{escape(token)}"'
             + (f' data-locale="{escape(spec.locale)}"' if spec.locale else "")
+            + (f' data-title="{title}"' if known else "")
             + " async></script>"
         ),
     )

@@ -172,10 +172,14 @@
   // The system share sheet only where the browser has one.
   if (navigator.share) root.querySelectorAll("[data-needs-web-share]").forEach((el) => { el.hidden = false; });
 
-  // In the widget's iframe: tell the host page how tall the content is.
+  // In the widget's iframe: tell the host page how tall the content is, and what to call
+  // the frame (its title, in the language the widget shows).
   if (window.parent !== window) {
     const post = () => window.parent.postMessage(
       { type: "budding:height", height: document.documentElement.scrollHeight }, "*");
+    if (root.dataset.frameTitle) {
+      window.parent.postMessage({ type: "budding:title", title: root.dataset.frameTitle }, "*");
+    }
     window.addEventListener("load", post);
     if (window.ResizeObserver) new ResizeObserver(post).observe(document.body);
   }

@@ -1,0 +1,103 @@
+"""Errors answered as JSON keep their machine-readable fields and say what happened in the
+request's language (the portal's language cookie, then Accept-Language), like the error
+pages do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field, ValidationError
+
+from budding.core.errors import from_pydantic
+from budding.core.i18n import LOCALE_COOKIE
+
+SERVER_ERROR = {
+    "en": "Something went wrong on our side. Please try again later.",
+    "ko": "저희 쪽에서 문제가 발생했습니다. 나중에 다시 시도하세요.",
+    "es": "Algo salió mal de nuestro lado. Vuelve a intentarlo más tarde.",
+}
+CROSS_SITE = {
+    "en": "This form was sent from another site, so it was not accepted. "
+    "Open the page on this site and try again.",
+    "ko": "다른 사이트에서 보낸 양식이라 받지 않았습니다. "
+    "이 사이트에서 페이지를 열고 다시 시도하세요.",
+    "zh_Hans": "此表单是从其他网站提交的，因此未被接受。请在本网站打开页面后重试。",
+}
+
+
+@pytest.fixture
+def failing_client(app: Any) -> Any:
+    @app.get("/test-failure")
+    def _fail() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("headers", "cookie", "locale"),
+    [
+        ({}, None, "en"),
+        ({"Accept-Language": "ko-KR,ko;q=0.9"}, None, "ko"),
+        # The language chosen on the portal beats the browser's, as on every page.
+        ({"Accept-Language": "ko"}, "es", "es"),
+    ],
+)
+def test_unexpected_error_speaks_the_requests_language(
+    failing_client: Any, headers: dict[str, str], cookie: str | None, locale: str
+) -> None:
+    if cookie:
+        failing_client.cookies.set(LOCALE_COOKIE, cookie)
+    r = failing_client.get("/test-failure", headers=headers)
+    assert r.status_code == 500
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == {
+        "error": {"code": "internal_error", "message": SERVER_ERROR[locale], "fields": {}}
+    }
+
+
+@pytest.mark.parametrize(
+    ("headers", "locale"),
+    [({}, "en"), ({"Accept-Language": "ko"}, "ko"), ({"Accept-Language": "zh-CN"}, "zh_Hans")],
+)
+def test_cross_site_refusal_speaks_the_requests_language(
+    anon_client: Any, program: Any, headers: dict[str, str], locale: str
+) -> None:
+    r = anon_client.post(
+        "/p/acme/sign-in",
+        data={"email": "ann@example.com"},
+        headers={"Origin": "https://evil.example", **headers},
+    )
+    assert r.status_code == 403
+    assert r.json() == {
+        "error": {"code": "cross_origin", "message": CROSS_SITE[locale], "fields": {}}
+    }
+
+
+def test_from_pydantic_keeps_each_fields_kind_out_of_the_body() -> None:
+    """A page can say a field's error in its own words (``kinds``); the JSON stays as it was."""
+
+    class Form(BaseModel):
+        name: str = Field(max_length=3)
+        age: int
+
+    with pytest.raises(ValidationError) as caught:
+        Form.model_validate({"name": "Annabel"})
+    error = from_pydantic(caught.value)
+    assert error.kinds == {
+        "name": ("string_too_long", {"max_length": 3}),
+        "age": ("missing", {}),
+    }
+    assert error.to_dict() == {
+        "error": {
+            "code": "validation_failed",
+            "message": "name: String should have at most 3 characters",
+            "fields": {
+                "name": "String should have at most 3 characters",
+                "age": "Field required",
+            },
+        }
+    }
