@@ -160,6 +160,64 @@ def test_messages_page_edits_templates_and_settings(staff, client) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "fields", "name", "reason"),
+    [
+        ("chat", {"body": "{link} " + "x" * 4001}, "body", "must be at most 2000 characters"),
+        ("chat", {"body": "{link} " + "x" * 2001}, "body", "must be at most 2000 characters"),
+        ("post", {"body": "x" * 4001}, "body", "must be at most 256 characters"),
+        (
+            "email",
+            {"subject": "s" * 401, "body": "{link}"},
+            "subject",
+            "must be at most 200 characters",
+        ),
+    ],
+)
+def test_messages_page_names_a_too_long_field_under_it(
+    staff, client, key: str, fields: dict[str, str], name: str, reason: str
+) -> None:
+    """However long, what was typed comes back in the form with the reason under its
+    field, not a bare error page, and nothing is saved."""
+    browser, csrf = staff
+    r = browser.post(
+        "/admin/acme/sharing/messages",
+        data={"csrf_token": csrf, "key": key, "locale": "id", **fields},
+    )
+    assert r.status_code == 422, r.text[:300]
+    assert f'<form method="post" class="template-form" id="{key}-id">' in r.text
+    assert f'<small class="field-error">{reason}</small>' in r.text
+    assert fields[name] in r.text  # the draft is kept
+    assert client.get(f"/api/v1/share-templates/{key}/id").json()["overridden"] is False
+
+
+def test_share_kit_settings_name_a_bad_field_under_it(staff, client) -> None:
+    browser, csrf = staff
+    r = browser.post(
+        "/admin/acme/sharing/settings",
+        data={
+            "csrf_token": csrf,
+            "channels": ["line"],
+            "tell_a_friend_daily_limit": "2",
+            "kakao_sdk_url": "http://insecure.example.com/sdk.js",
+        },
+    )
+    assert r.status_code == 422
+    html = r.text
+    sdk = html.index('name="kakao_sdk_url"')
+    assert 'value="http://insecure.example.com/sdk.js"' in html[sdk : html.index("</label>", sdk)]
+    assert '<small class="field-error">' in html[sdk : html.index("</label>", sdk)]
+    # the form as it was typed: line is the only channel ticked
+    assert html.count(" checked>") == 1 and 'value="line" checked' in html
+    r = browser.post(
+        "/admin/acme/sharing/settings",
+        data={"csrf_token": csrf, "channels": ["line"], "tell_a_friend_daily_limit": ""},
+    )
+    limit = r.text.index('name="tell_a_friend_daily_limit"')
+    assert '<small class="field-error">' in r.text[limit : r.text.index("</label>", limit)]
+    assert client.get("/api/v1/sharing/settings").json()["kakao_sdk_url"] is None
+
+
 def test_invite_page_shows_the_kit(portal, client, ann) -> None:
     rules = pytest.importorskip("budding.rewards.rules", reason="rewards is not installed")
     with unit_of_work() as s:

@@ -4,8 +4,10 @@ launch cost, virality, share messages)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +86,31 @@ def asset(name: str) -> Response:
     )
 
 
+WIDGET_TITLE_LINE = 'const defaultTitle = "Invite friends";'
+
+
+@cache
+def _widget_script_in(locale: str) -> str:
+    source = (STATIC / "widget.js").read_text(encoding="utf-8")
+    assert WIDGET_TITLE_LINE in source, "widget.js lost its defaultTitle line"
+    with i18n.use_locale(locale):
+        title = json.dumps(gettext("Invite friends"), ensure_ascii=False)
+    return source.replace(WIDGET_TITLE_LINE, f"const defaultTitle = {title};", 1)
+
+
 @router.get("/w/widget.js")
 def widget_script() -> Response:
-    """The embed script: ``<script src=".../w/widget.js" data-program data-token async>``."""
-    return FileResponse(
-        STATIC / "widget.js",
+    """The embed script: ``<script src=".../w/widget.js" data-program data-token async>``.
+    It names the iframe it makes in the visitor's language (negotiated by ``RequestGuard``
+    from Accept-Language) until the widget, once loaded, says its own title."""
+    return Response(
+        _widget_script_in(i18n.get_locale()),
         media_type="text/javascript",
-        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+        headers={
+            "Cache-Control": "public, max-age=300",
+            "Vary": "Accept-Language",
+            "Access-Control-Allow-Origin": "*",
+        },
     )
 
 
@@ -528,6 +548,7 @@ def _messages_context(ctx: StaffContext, program: Any, **extra: Any) -> dict[str
         "channels": ch.CHANNELS,
         "kinds": ch.MESSAGE_KINDS,
         "errors": {},
+        "settings_errors": {},
         **extra,
     }
 
@@ -551,8 +572,11 @@ def save_message(
     slug: str,
     key: str = Form(..., max_length=32),
     locale: str = Form(..., max_length=16),
-    subject: str = Form("", max_length=400),
-    body: str = Form("", max_length=4000),
+    # No length cap on what staff type: check_wording names a too-long subject or message
+    # under its field (a cap here would answer a bare 422 page); the request's size limit
+    # bounds them.
+    subject: str = Form(""),
+    body: str = Form(""),
     action: str = Form("save", max_length=10),
     ctx: StaffContext = STAFF,
 ) -> Response:
@@ -608,10 +632,22 @@ async def save_settings(request: Request, slug: str, ctx: StaffContext = STAFF) 
             )
     except (BuddingError, ValidationError) as exc:
         error = exc if isinstance(exc, BuddingError) else from_pydantic(exc)
+        # Each reason under its field ("widget_origins.0" under widget_origins), and the
+        # form as it was typed.
+        errors: dict[str, str] = {}
+        for name, reason in error.fields.items():
+            errors.setdefault(name.split(".")[0], reason)
         return ctx.render(
             request,
             "sharing/admin/messages.html",
             status_code=422,
-            **_messages_context(ctx, program, flash=error.message, flash_kind="error"),
+            **_messages_context(
+                ctx,
+                program,
+                flash=error.message,
+                flash_kind="error",
+                settings=patch,
+                settings_errors=errors,
+            ),
         )
     return RedirectResponse(f"/admin/{program.slug}/sharing/messages?done=saved", status_code=303)
