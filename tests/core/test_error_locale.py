@@ -15,16 +15,33 @@ from budding.core.i18n import LOCALE_COOKIE
 
 SERVER_ERROR = {
     "en": "Something went wrong on our side. Please try again later.",
-    "ko": "저희 쪽에서 문제가 발생했습니다. 나중에 다시 시도하세요.",
+    "ko": "저희 쪽에서 문제가 생겼어요. 나중에 다시 시도해 주세요.",
     "es": "Algo salió mal de nuestro lado. Vuelve a intentarlo más tarde.",
 }
 CROSS_SITE = {
     "en": "This form was sent from another site, so it was not accepted. "
     "Open the page on this site and try again.",
-    "ko": "다른 사이트에서 보낸 양식이라 받지 않았습니다. "
-    "이 사이트에서 페이지를 열고 다시 시도하세요.",
+    "ko": "다른 사이트에서 보낸 양식이라 받지 않았어요. "
+    "이 사이트에서 페이지를 열고 다시 시도해 주세요.",
     "zh_Hans": "此表单是从其他网站提交的，因此未被接受。请在本网站打开页面后重试。",
 }
+
+TOO_LARGE = {
+    "en": "What you sent is too large, so it was not accepted. Shorten it and try again.",
+    "ko": "보낸 내용이 너무 커서 받지 않았어요. 줄여서 다시 시도해 주세요.",
+    "es": "Lo que enviaste es demasiado grande, así que no se aceptó. Acórtalo y vuelve a "
+    "intentarlo.",
+    "id": "Yang kamu kirim terlalu besar, jadi tidak diterima. Persingkat lalu coba lagi.",
+    "zh_Hans": "你发送的内容太大，因此未被接受。请缩短后重试。",
+}
+# What RequestGuard adds to every answer.
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin"}
+
+
+def _too_large() -> bytes:
+    from budding.core.config import get_settings
+
+    return b"x" * (get_settings().max_request_bytes + 1)
 
 
 @pytest.fixture
@@ -75,6 +92,68 @@ def test_cross_site_refusal_speaks_the_requests_language(
     assert r.json() == {
         "error": {"code": "cross_origin", "message": CROSS_SITE[locale], "fields": {}}
     }
+
+
+@pytest.mark.parametrize(
+    ("headers", "cookie", "locale"),
+    [
+        ({}, None, "en"),
+        ({"Accept-Language": "ko-KR,ko;q=0.9"}, None, "ko"),
+        ({"Accept-Language": "ko"}, "es", "es"),
+        ({"Accept-Language": "id"}, None, "id"),
+        ({"Accept-Language": "zh-CN"}, None, "zh_Hans"),
+    ],
+)
+def test_too_large_a_form_speaks_the_requests_language(
+    anon_client: Any, program: Any, headers: dict[str, str], cookie: str | None, locale: str
+) -> None:
+    if cookie:
+        anon_client.cookies.set(LOCALE_COOKIE, cookie)
+    r = anon_client.post(
+        "/p/acme/sign-in",
+        content=_too_large(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+    )
+    assert r.status_code == 413
+    assert r.json() == {
+        "error": {"code": "payload_too_large", "message": TOO_LARGE[locale], "fields": {}}
+    }
+
+
+def test_too_large_an_api_request_keeps_its_message(client: Any) -> None:
+    """The API's callers are programs: the message stays the system's own words."""
+    from budding.core.config import get_settings
+
+    r = client.post(
+        "/api/v1/events",
+        content=_too_large(),
+        headers={"Content-Type": "application/json", "Accept-Language": "ko"},
+    )
+    assert r.status_code == 413
+    limit = get_settings().max_request_bytes
+    assert r.json()["error"] == {
+        "code": "payload_too_large",
+        "message": f"request body over {limit} bytes",
+        "fields": {},
+    }
+
+
+def test_every_answer_carries_the_security_headers(failing_client: Any, program: Any) -> None:
+    """Pages, the guard's own refusals (cross-site 403, oversize 413) and the 500 alike."""
+    answers = {
+        200: failing_client.get("/p/acme/sign-in"),
+        403: failing_client.post(
+            "/p/acme/sign-in",
+            data={"email": "ann@example.com"},
+            headers={"Origin": "https://evil.example"},
+        ),
+        413: failing_client.post("/api/v1/events", content=_too_large()),
+        500: failing_client.get("/test-failure"),
+    }
+    for status, r in answers.items():
+        assert r.status_code == status
+        for name, value in SECURITY_HEADERS.items():
+            assert r.headers.get(name) == value, f"{status}: {name} is {r.headers.get(name)!r}"
 
 
 def test_from_pydantic_keeps_each_fields_kind_out_of_the_body() -> None:

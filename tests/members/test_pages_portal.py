@@ -16,6 +16,7 @@ from budding.members import service
 from budding.members.models import MagicLink, Member
 from budding.members.portal import LOCALE_COOKIE
 from budding.programs.service import get_program
+from tests.forms import field_errors
 from tests.mailsink import MailSink
 from tests.members.test_pages import add_member
 
@@ -159,9 +160,12 @@ def test_too_many_links_are_not_sent(anon_client, smtp, ann) -> None:
 
 
 def test_invalid_address_is_a_clear_error(anon_client, program) -> None:
+    assert field_errors(anon_client.get("/p/acme/sign-in").text) == {}
     r = anon_client.post("/p/acme/sign-in", data={"email": "not an address"})
     assert r.status_code == 422
-    assert "Enter a valid e-mail address." in r.text
+    # under the input, which is marked invalid and described by it
+    assert field_errors(r.text) == {"email": "Enter a valid e-mail address."}
+    assert 'value="not an address"' in r.text
 
 
 def test_mail_failure_is_logged_not_shown(anon_client, ann, caplog, monkeypatch) -> None:
@@ -196,7 +200,7 @@ def test_profile_edit_name_and_language(anon_client, smtp, ann) -> None:
     assert r.status_code == 303
     page = anon_client.get(r.headers["location"], headers={"Accept-Language": "en"})
     assert '<html lang="ko">' in page.text
-    assert "프로필을 저장했습니다." in page.text
+    assert "프로필을 저장했어요." in page.text
     member = _member()
     assert member.name == "Ann Lee" and member.locale == "ko"
 
@@ -210,13 +214,13 @@ def test_profile_edit_name_and_language(anon_client, smtp, ann) -> None:
 @pytest.mark.parametrize(
     ("accept", "data", "field", "expected"),
     [
-        ("ko", {"name": "x" * 201}, "name", "이름은 최대 200자까지 입력할 수 있습니다."),
+        ("ko", {"name": "x" * 201}, "name", "이름은 최대 200자까지 입력할 수 있어요."),
         ("es", {"name": "x" * 201}, "name", "Tu nombre puede tener como máximo 200 caracteres."),
         # Longer than the form ever took: still the field's message, not a bare 422 page.
-        ("ko", {"name": "x" * 5000}, "name", "이름은 최대 200자까지 입력할 수 있습니다."),
+        ("ko", {"name": "x" * 5000}, "name", "이름은 최대 200자까지 입력할 수 있어요."),
         ("en", {"name": "x" * 201}, "name", "Your name can be at most 200 characters long."),
-        ("id", {"name": "Ann\nLee"}, "name", "Nama Anda tidak boleh berisi baris baru atau tab."),
-        ("zh-CN", {"name": "Ann\tLee"}, "name", "您的姓名不能包含换行符或制表符。"),
+        ("id", {"name": "Ann\nLee"}, "name", "Namamu tidak boleh berisi baris baru atau tab."),
+        ("zh-CN", {"name": "Ann\tLee"}, "name", "你的名字不能包含换行符或制表符。"),
         ("ko", {"name": "Ann", "locale": "fr"}, "locale", "목록에서 언어를 선택하세요."),
     ],
 )
@@ -238,6 +242,24 @@ def test_profile_field_errors_speak_the_members_language(
     for english in ("String should", "Value error", "control characters", "supported locales"):
         assert english not in r.text
     assert _member().name == "Ann"
+
+
+def test_profile_field_errors_are_tied_to_their_inputs(anon_client, smtp, ann) -> None:
+    """Each input in error is marked invalid and described by its message, which a screen
+    reader says when it reaches the input."""
+    sign_in(anon_client, smtp, ann)
+    page = anon_client.get("/p/acme/profile")
+    assert field_errors(page.text) == {}
+    r = anon_client.post(
+        "/p/acme/profile",
+        data={"name": "x" * 201, "locale": "fr", "csrf_token": _csrf(page.text)},
+        headers={"Accept-Language": "es"},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {
+        "name": "Tu nombre puede tener como máximo 200 caracteres.",
+        "locale": "Elige un idioma de la lista.",
+    }
 
 
 def test_profile_post_needs_the_csrf_token(anon_client, smtp, ann) -> None:
@@ -268,7 +290,7 @@ def test_error_pages_speak_the_members_language(anon_client, program) -> None:
     anon_client.post("/p/acme/language", data={"locale": "ko", "next": "/p/acme/sign-in"})
     page = anon_client.get("/p/acme/waitlist/me?t=bad", headers={"Accept-Language": "en"})
     assert page.status_code == 404
-    assert '<html lang="ko">' in page.text and "존재하지 않습니다" in page.text
+    assert '<html lang="ko">' in page.text and "존재하지 않아요" in page.text
     anon_client.cookies.clear()
     es = anon_client.get("/p/nowhere/sign-in", headers={"Accept-Language": "es"})
     assert es.status_code == 404 and "no existe" in es.text

@@ -60,6 +60,40 @@ def test_invite_only_launch_on_a_phone(browser, base_url, screenshots: Path) -> 
         assert [(f.external_id, f.channel) for f in friends] == [("bob@example.com", "whatsapp")]
 
 
+def test_join_form_error_is_the_email_inputs_description(
+    browser, base_url, screenshots: Path
+) -> None:
+    """What a screen reader says on the e-mail input after a refused address, as Chromium
+    computes it: invalid, described by the message under it (in the visitor's language)."""
+    from playwright.sync_api import expect
+
+    make_program("acme", name="Acme Coffee")
+    set_settings("acme", mode="invite_only")
+    with unit_of_work() as s:
+        program = get_program(s, "acme")
+        ann, _ = members.upsert_member(s, program, {"external_id": "ann", "name": "Ann"})
+        code = service.issue_invites(s, program, ann, 1)[0].code
+    context = browser.new_context(**PHONE, locale="es-ES")
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/p/acme/join/{code}")
+        email = page.locator("[data-testid=join-email]")
+        expect(email).not_to_have_attribute("aria-invalid", "true")
+        page.fill("[data-testid=join-name]", "Bob")
+        email.fill("bob@localhost")  # an address to the browser, not to the server
+        page.click("[data-testid=join-submit]")
+        expect(page.locator("[data-testid=join-error]")).to_be_visible()
+        email = page.locator("[data-testid=join-email]")
+        expect(email).to_have_attribute("aria-invalid", "true")
+        expect(email).to_have_accessible_description("Escribe una dirección de correo válida.")
+        expect(email).to_have_value("bob@localhost")
+        # The message is the description, not part of the name (it sits after the label).
+        expect(email).to_have_accessible_name("Correo electrónico")
+        page.screenshot(path=str(screenshots / "referrals-join-error.png"), full_page=True)
+    finally:
+        context.close()
+
+
 def test_fission_tree_view(browser, base_url, screenshots: Path) -> None:
     make_program("acme", name="Acme Coffee")
     make_staff("owner@example.com", role="owner")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from tests.accounts.helpers import staff_client
+from tests.forms import field_errors
 from tests.referrals.conftest import set_settings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -243,3 +244,87 @@ def test_analyst_cannot_change_settings(client, anon_client) -> None:  # type: i
     )
     assert r.status_code == 403
     assert client.get("/api/v1/referrals/settings").json()["mode"] == "open"
+
+
+def _input(html: str, name: str) -> str:
+    """The opening tag of the form control named ``name``."""
+    at = html.index(f'name="{name}"')
+    return html[html.rindex("<", 0, at) : html.index(">", at) + 1]
+
+
+def test_referral_settings_errors_keep_what_was_typed(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """A refused settings form comes back as it was typed, each reason under its field in
+    the dashboard's field-error style, tied to its input for screen readers."""
+    csrf = staff_client(anon_client)
+    r = anon_client.post(
+        "/admin/acme/referrals/settings",
+        data={
+            "csrf_token": csrf,
+            "mode": "waitlist",
+            "invite_quota": "lots",
+            "code_uses": "4",
+            "code_expiry_days": "",
+            "attribution_window_days": "14",
+            "attribution_model": "first_touch",
+            "conversion_event": "Not An Event",
+            "conversion_condition": "amount >= 20",
+            "waitlist_skip_places": "7",
+            "waitlist_skip_cap": "70",
+            "waitlist_protected_top": "3",
+        },
+    )
+    assert r.status_code == 422
+    html = r.text
+    assert '<small class="error">' not in html
+    errors = field_errors(html)
+    assert set(errors) == {"invite_quota", "conversion_event"}
+    assert "must be an event type" in errors["conversion_event"]
+    # what was typed, not the saved settings (open, 3, 1, 30, last touch, purchase, ...)
+    assert 'value="lots"' in _input(html, "invite_quota")
+    assert 'value="4"' in _input(html, "code_uses")
+    assert 'value="14"' in _input(html, "attribution_window_days")
+    assert 'value="Not An Event"' in _input(html, "conversion_event")
+    assert 'value="amount &gt;= 20"' in _input(html, "conversion_condition")
+    assert 'value="70"' in _input(html, "waitlist_skip_cap")
+    assert '<option value="waitlist" selected>' in html
+    assert '<option value="first_touch" selected>' in html
+    assert "checked" not in _input(html, "waitlist_require_confirmation")  # left unticked
+    assert client.get("/api/v1/referrals/settings").json()["mode"] == "open"  # nothing saved
+    # A fresh page shows the saved settings and no errors.
+    page = anon_client.get("/admin/acme/referrals")
+    assert field_errors(page.text) == {}
+    assert 'value="3"' in _input(page.text, "invite_quota")
+    assert "checked" in _input(page.text, "waitlist_require_confirmation")
+
+
+def test_join_and_waitlist_forms_tie_errors_to_their_inputs(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    set_settings(program.slug, mode="invite_only")
+    code = _invite(client)
+    assert field_errors(anon_client.get(f"/p/acme/join/{code}").text) == {}
+    r = anon_client.post(f"/p/acme/join/{code}", data={"name": "Bob", "email": "not an address"})
+    assert r.status_code == 422
+    assert field_errors(r.text) == {"email": "Enter a valid e-mail address."}
+    assert 'value="not an address"' in _input(r.text, "email")
+    r = anon_client.post(
+        f"/p/acme/join/{code}", data={"email": "nope"}, headers={"Accept-Language": "es"}
+    )
+    assert field_errors(r.text) == {"email": "Escribe una dirección de correo válida."}
+    # A code that does not exist is the code field's error.
+    r = anon_client.get("/p/acme/join", params={"code": "!!"})
+    assert field_errors(r.text) == {
+        "code": "This invite code does not exist. Check it and try again."
+    }
+    r = anon_client.get("/p/acme/join/ZZZZZZZZZZZZ")
+    assert r.status_code == 404
+    assert field_errors(r.text) == {
+        "code": "This invite code does not exist. Check it and try again."
+    }
+    # The waitlist's e-mail field.
+    set_settings(program.slug, mode="waitlist")
+    r = anon_client.post("/p/acme/waitlist", data={"email": "nope"})
+    assert r.status_code == 422
+    assert field_errors(r.text) == {"email": "Enter a valid e-mail address."}
+    # A refusal that is no field's stays above the form, and marks no input.
+    client.post("/api/v1/members", json={"external_id": "cy", "email": "cy@example.com"})
+    r = anon_client.post("/p/acme/waitlist", data={"email": "cy@example.com"})
+    assert 'data-testid="waitlist-error"' in r.text and field_errors(r.text) == {}

@@ -98,7 +98,7 @@ def test_confirmation_mail_and_double_opt_in(client, anon_client, waitlist_progr
     assert "/p/acme/waitlist/confirm?t=" in link
     # The private status link comes with it (in Bob's language), and opens his entry.
     text = sink.text(message)
-    assert "cola" in text
+    assert "fila" in text
     status = next(w for w in text.split() if "/p/acme/waitlist/me?t=" in w)
     page = anon_client.get(status.replace("http://testserver", ""))
     assert page.status_code == 200 and 'data-testid="waitlist-position">#2' in page.text

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from budding.core import i18n
 from budding.core.db import unit_of_work
 from budding.programs.service import get_program
 from budding.sharing import service
 from budding.sharing.schemas import StepIn
 from tests.accounts.helpers import staff_client
+from tests.forms import field_errors
 from tests.sharing.conftest import add_member, refer, referrals
 
 
@@ -186,7 +188,7 @@ def test_messages_page_names_a_too_long_field_under_it(
     )
     assert r.status_code == 422, r.text[:300]
     assert f'<form method="post" class="template-form" id="{key}-id">' in r.text
-    assert f'<small class="field-error">{reason}</small>' in r.text
+    assert field_errors(r.text) == {name: reason}
     assert fields[name] in r.text  # the draft is kept
     assert client.get(f"/api/v1/share-templates/{key}/id").json()["overridden"] is False
 
@@ -206,7 +208,8 @@ def test_share_kit_settings_name_a_bad_field_under_it(staff, client) -> None:
     html = r.text
     sdk = html.index('name="kakao_sdk_url"')
     assert 'value="http://insecure.example.com/sdk.js"' in html[sdk : html.index("</label>", sdk)]
-    assert '<small class="field-error">' in html[sdk : html.index("</label>", sdk)]
+    assert 'class="field-error"' in html[sdk : html.index("</label>", sdk)]
+    assert set(field_errors(html)) == {"kakao_sdk_url"}
     # the form as it was typed: line is the only channel ticked
     assert html.count(" checked>") == 1 and 'value="line" checked' in html
     r = browser.post(
@@ -214,7 +217,8 @@ def test_share_kit_settings_name_a_bad_field_under_it(staff, client) -> None:
         data={"csrf_token": csrf, "channels": ["line"], "tell_a_friend_daily_limit": ""},
     )
     limit = r.text.index('name="tell_a_friend_daily_limit"')
-    assert '<small class="field-error">' in r.text[limit : r.text.index("</label>", limit)]
+    assert 'class="field-error"' in r.text[limit : r.text.index("</label>", limit)]
+    assert set(field_errors(r.text)) == {"tell_a_friend_daily_limit"}
     assert client.get("/api/v1/sharing/settings").json()["kakao_sdk_url"] is None
 
 
@@ -284,9 +288,68 @@ def test_invite_page_needs_a_signed_in_member(anon_client, program) -> None:
     assert r.headers["location"].startswith("/p/acme/sign-in")
 
 
+def test_tell_a_friend_errors_are_tied_to_the_address(portal, ann) -> None:
+    """A refused address is named under its input (and in the page's message at the top,
+    which a member sees first); a refusal that is no field's marks no input."""
+    page = portal.get("/p/acme/invite")
+    assert field_errors(page.text) == {}
+    csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    for to, reason in (
+        ("not an address", "Enter a valid e-mail address."),
+        ("ann@example.com", "The invitation could not be sent. Check the address."),
+    ):
+        r = portal.post("/p/acme/invite/tell", data={"csrf_token": csrf, "to": to})
+        assert r.status_code == 422
+        assert field_errors(r.text) == {"to": reason}
+        assert f'value="{to}"' in r.text  # the form keeps what was typed, and stays open
+        assert '<details id="tell" data-channel="tell_a_friend" open>' in r.text
+    r = portal.post(
+        "/p/acme/invite/tell",
+        data={"csrf_token": csrf, "to": "nope"},
+        headers={"Accept-Language": "ko"},
+    )
+    with i18n.use_locale("ko"):
+        korean = i18n.gettext("Enter a valid e-mail address.")
+    assert field_errors(r.text) == {"to": korean} and korean != "Enter a valid e-mail address."
+    with unit_of_work() as s:
+        p = get_program(s, "acme")
+        service.update_settings(s, p, {"tell_a_friend_daily_limit": 0})
+    r = portal.post("/p/acme/invite/tell", data={"csrf_token": csrf, "to": "pal@example.org"})
+    assert "This program does not send invitation e-mails." in r.text
+    assert field_errors(r.text) == {}
+
+
 def test_assets_are_served(anon_client) -> None:
     for name, kind in (("invite.js", "javascript"), ("sharing.css", "css")):
         r = anon_client.get(f"/share/static/{name}")
         assert r.status_code == 200 and kind in r.headers["content-type"]
     assert anon_client.get("/share/static/../models.py").status_code == 404
     assert anon_client.get("/share/static/secret.txt").status_code == 404
+
+
+def test_the_widget_script_is_the_same_at_its_static_address(anon_client) -> None:
+    """/share/static/widget.js is the embed script /w/widget.js serves, its frame named in
+    the visitor's language, never the raw file with the English default."""
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    embed = anon_client.get("/w/widget.js", headers=zh)
+    static = anon_client.get("/share/static/widget.js", headers=zh)
+    assert static.status_code == 200 and static.text == embed.text
+    assert '"邀请好友"' in static.text and "Invite friends" not in static.text
+    assert "Accept-Language" in static.headers["vary"]
+    assert static.headers["access-control-allow-origin"] == "*"
+    assert "javascript" in static.headers["content-type"]
+
+
+def test_a_widget_script_without_its_title_line_fails_loudly(monkeypatch, tmp_path) -> None:
+    """The check survives ``python -O`` (an assert would vanish, and the English title
+    would stay): an explicit error names the missing line."""
+    from budding.sharing import pages
+
+    (tmp_path / "widget.js").write_text('const title = "Invite friends";\n', encoding="utf-8")
+    monkeypatch.setattr(pages, "STATIC", tmp_path)
+    pages._widget_script_in.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="defaultTitle"):
+            pages._widget_script_in("ko")
+    finally:
+        pages._widget_script_in.cache_clear()

@@ -26,7 +26,7 @@ CHAT = {
     "en": "Join me on Acme! Here's my invite link: {link}",
     "ko": "Acme 같이 해요! 제 초대 링크로 가입하세요: {link}",
     "es": "¡Únete a Acme conmigo! Este es mi enlace de invitación: {link}",
-    "id": "Yuk gabung Acme bareng aku! Ini link undanganku: {link}",
+    "id": "Yuk gabung Acme bareng aku! Ini tautan undanganku: {link}",
     "zh_Hans": "和我一起加入Acme吧!这是我的邀请链接:{link}",
 }
 EMAIL_SUBJECT = {

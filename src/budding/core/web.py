@@ -64,6 +64,25 @@ def _error_response(
     )
 
 
+# On every answer, pages, JSON, the guard's own refusals and the 500 alike (a route may
+# set its own, stricter value: a page whose URL holds a token sends no referrer).
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
+def add_security_headers(headers: MutableHeaders) -> None:
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
+
+
+def _in_request_language(headers: Headers, msgid: str) -> str:
+    """``msgid`` in the request's language (see ``request_locale``)."""
+    with i18n.use_locale(request_locale(headers)):
+        return i18n.gettext(msgid)
+
+
 class RequestGuard:
     """Every request's first stop: refuse oversize bodies before reading them and
     cross-site form posts (SameSite cookies are the first line, this the second);
@@ -78,50 +97,59 @@ class RequestGuard:
         self.app = app
         self.max_bytes = max_bytes
 
+    def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
+        """The answer to a request refused before it reaches a route, if it is refused."""
+        path: str = scope["path"]
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            if path.startswith("/api/"):  # a program: the system's own words
+                message = f"request body over {self.max_bytes} bytes"
+            else:  # most often a member's browser: why, in their language
+                message = _in_request_language(
+                    headers,
+                    i18n.N_(
+                        "What you sent is too large, so it was not accepted. "
+                        "Shorten it and try again."
+                    ),
+                )
+            return JSONResponse(_error_body("payload_too_large", message), status_code=413)
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not path.startswith("/api/"):
+            origin = headers.get("origin")
+            if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"):
+                # Most often a member's browser: the refusal says why in their language.
+                message = _in_request_language(
+                    headers,
+                    i18n.N_(
+                        "This form was sent from another site, so it was not accepted. "
+                        "Open the page on this site and try again."
+                    ),
+                )
+                return JSONResponse(_error_body("cross_origin", message), status_code=403)
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        method: str = scope["method"]
-        length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_bytes:
-            body = {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"request body over {self.max_bytes} bytes",
-                    "fields": {},
-                }
-            }
-            await JSONResponse(body, status_code=413)(scope, receive, send)
-            return
-        if method not in ("GET", "HEAD", "OPTIONS") and not scope["path"].startswith("/api/"):
-            origin = headers.get("origin")
-            if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"):
-                # Most often a member's browser: the refusal says why in their language.
-                with i18n.use_locale(request_locale(headers)):
-                    message = i18n.gettext(
-                        "This form was sent from another site, so it was not accepted. "
-                        "Open the page on this site and try again."
-                    )
-                body = _error_body("cross_origin", message)
-                await JSONResponse(body, status_code=403)(scope, receive, send)
-                return
-        # Error pages and anything else rendered before a route picks the member's language
-        # follow the portal's language switch, then the browser.
-        token = i18n.set_locale(request_locale(headers))
-        started = time.perf_counter()
         status = 500
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_headers = MutableHeaders(scope=message)
-                response_headers.setdefault("X-Content-Type-Options", "nosniff")
-                response_headers.setdefault("Referrer-Policy", "same-origin")
+                add_security_headers(MutableHeaders(scope=message))
             await send(message)
 
+        headers = Headers(scope=scope)
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
+            return
+        method: str = scope["method"]
+        # Error pages and anything else rendered before a route picks the member's language
+        # follow the portal's language switch, then the browser.
+        token = i18n.set_locale(request_locale(headers))
+        started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
@@ -186,10 +214,14 @@ def create_app() -> FastAPI:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         # Starlette calls this handler outside every middleware, RequestGuard too: the
-        # request's language is negotiated again here (its context variable is reset).
-        with i18n.use_locale(request_locale(request.headers)):
-            message = i18n.gettext("Something went wrong on our side. Please try again later.")
-        return JSONResponse(_error_body("internal_error", message), status_code=500)
+        # request's language is negotiated again here (its context variable is reset), and
+        # the security headers are added here.
+        message = _in_request_language(
+            request.headers, i18n.N_("Something went wrong on our side. Please try again later.")
+        )
+        response = JSONResponse(_error_body("internal_error", message), status_code=500)
+        add_security_headers(response.headers)
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

@@ -107,6 +107,11 @@ class PortalContext:
     def base_path(self) -> str:
         return f"/p/{self.program.slug}"
 
+    def translate(self, msgid: str, **variables: Any) -> str:
+        """``msgid`` in the member's language (a field's error message, for one)."""
+        with i18n.use_locale(self.locale):
+            return gettext(msgid, **variables)
+
     def render(self, name: str, *, status_code: int = 200, **context: Any) -> Response:
         """A portal page in the member's language. ``flash`` is a msgid, translated here."""
         with i18n.use_locale(self.locale):
@@ -292,7 +297,7 @@ def sign_in_form(next: str = "", pctx: PortalContext = PORTAL) -> Response:
     if pctx.member is not None:
         return RedirectResponse(_next_in_portal(pctx, next), status_code=303)
     return pctx.render(
-        "members/portal/sign_in.html", email="", error=None, next_url=_next_in_portal(pctx, next)
+        "members/portal/sign_in.html", email="", errors={}, next_url=_next_in_portal(pctx, next)
     )
 
 
@@ -312,7 +317,7 @@ def sign_in(
             status_code=422,
             email=email,
             next_url=next_url,
-            error=N_("Enter a valid e-mail address."),
+            errors={"email": pctx.translate(N_("Enter a valid e-mail address."))},
         )
     issued = service.issue_magic_link(pctx.session, pctx.program, address)
     if issued is not None:

@@ -168,7 +168,7 @@ def join_start(code: str = "", pctx: PortalContext = PORTAL) -> Response:
         "referrals/portal/join_start.html",
         code=code,
         mode=mode,
-        error=N_("This invite code does not exist. Check it and try again.") if code else None,
+        errors={"code": pctx.translate(REFUSALS["invite_not_found"])} if code else {},
     )
 
 
@@ -178,8 +178,11 @@ def _invite_page(
     *,
     status_code: int = 200,
     error: str | None = None,
+    errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
+    """The join page; ``error`` (a msgid) is the form's, ``errors`` (in the member's
+    language) each of a field's."""
     try:
         info = invites.peek_invite(pctx.session, pctx.program, code)
         invite = invites.find_invite(pctx.session, pctx.program, code)
@@ -189,7 +192,7 @@ def _invite_page(
             status_code=404,
             code=code,
             mode=referral_settings(pctx.program).mode,
-            error=REFUSALS["invite_not_found"],
+            errors={"code": pctx.translate(REFUSALS["invite_not_found"])},
         )
     inviter = (
         members.get_member_by_id(pctx.session, invite.issuer_member_id)
@@ -202,6 +205,7 @@ def _invite_page(
         invite=info,
         inviter=inviter,
         error=error,
+        errors=errors or {},
         form=form or {},
         refusal=None if info.status == "available" else REFUSALS[f"invite_{_gone(info.status)}"],
     )
@@ -245,10 +249,10 @@ def join_submit(
                 click_token=_click_token(request),
             )
     except ValidationFailed as exc:
-        error = (
-            N_("Enter a valid e-mail address.") if "email" in exc.fields else N_("Check the form.")
-        )
-        return _invite_page(pctx, code, status_code=422, error=error, form=form)
+        if "email" in exc.fields:  # named under the e-mail input
+            errors = {"email": pctx.translate(N_("Enter a valid e-mail address."))}
+            return _invite_page(pctx, code, status_code=422, errors=errors, form=form)
+        return _invite_page(pctx, code, status_code=422, error=N_("Check the form."), form=form)
     except BuddingError as exc:
         reason = REFUSALS.get(exc.code, N_("We could not accept this signup."))
         return _invite_page(pctx, code, status_code=exc.status, error=reason, form=form)
@@ -315,6 +319,7 @@ def waitlist_page(request: Request, ref: str = "", pctx: PortalContext = PORTAL)
         click=_click_token(request) or "",
         email="",
         error=None,
+        errors={},
         total=waitlist.waiting_count(pctx.session, pctx.program),
         open_program=referral_settings(pctx.program).mode == "open",
     )
@@ -340,8 +345,10 @@ def waitlist_join(
                 ip=_client_ip(request),
             )
     except BuddingError as exc:
-        if "email" in exc.fields and exc.code == "validation_failed":
-            error = N_("Enter a valid e-mail address.")
+        error: str | None = None
+        errors: dict[str, str] = {}
+        if "email" in exc.fields and exc.code == "validation_failed":  # under the input
+            errors["email"] = pctx.translate(N_("Enter a valid e-mail address."))
         elif exc.code == "already_member":
             error = N_("You are already a member. Sign in instead.")
         elif exc.code == "waitlist_closed":
@@ -357,6 +364,7 @@ def waitlist_join(
             click=click,
             email=email,
             error=error,
+            errors=errors,
             total=waitlist.waiting_count(pctx.session, pctx.program),
             open_program=False,
         )
@@ -429,6 +437,18 @@ def _settings_form(values: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _typed_settings(saved: ReferralSettings, values: dict[str, str]) -> dict[str, Any]:
+    """The settings form's values as typed, for showing the form again: the saved value of
+    a field the form did not send; an unticked box is off."""
+    typed: dict[str, Any] = saved.model_dump()
+    for name, info in ReferralSettings.model_fields.items():
+        if info.annotation is bool:
+            typed[name] = values.get(name, "") in ("on", "true", "1")
+        elif name in values:
+            typed[name] = values[name]
+    return typed
+
+
 def _overview_context(ctx: StaffContext, program: Any) -> dict[str, Any]:
     session = ctx.session
     sizes = tree.generation_sizes(session, program)
@@ -490,6 +510,10 @@ def _save_settings(
         with ctx.session.begin_nested():
             update_referral_settings(ctx.session, program, _settings_form(values))
     except ValidationFailed as exc:
+        # Each reason under its field, and the form as it was typed (not the saved
+        # settings), like the other dashboard forms.
+        context = _overview_context(ctx, program)
+        context["settings"] = _typed_settings(context["settings"], values)
         return ctx.render(
             request,
             "referrals/admin/overview.html",
@@ -497,7 +521,7 @@ def _save_settings(
             flash=exc.message,
             flash_kind="error",
             errors=exc.fields,
-            **_overview_context(ctx, program),
+            **context,
         )
     return RedirectResponse(f"/admin/{slug}/referrals?saved=1", status_code=303)
 

@@ -81,6 +81,8 @@ DONE = {
 def asset(name: str) -> Response:
     if name not in ASSETS:
         raise NotFound("no such file")
+    if name == "widget.js":  # the embed script, as /w/widget.js serves it: never the raw file
+        return widget_script()
     return FileResponse(
         STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "public, max-age=300"}
     )
@@ -92,7 +94,9 @@ WIDGET_TITLE_LINE = 'const defaultTitle = "Invite friends";'
 @cache
 def _widget_script_in(locale: str) -> str:
     source = (STATIC / "widget.js").read_text(encoding="utf-8")
-    assert WIDGET_TITLE_LINE in source, "widget.js lost its defaultTitle line"
+    # Not an assert: under python -O it would vanish, and the frame keep its English title.
+    if WIDGET_TITLE_LINE not in source:
+        raise RuntimeError(f"widget.js lost its defaultTitle line ({WIDGET_TITLE_LINE})")
     with i18n.use_locale(locale):
         title = json.dumps(gettext("Invite friends"), ensure_ascii=False)
     return source.replace(WIDGET_TITLE_LINE, f"const defaultTitle = {title};", 1)
@@ -261,8 +265,18 @@ def invite_tell(
             TellAFriendIn(to=to, note=note, share_id=share_id or None, locale=pctx.locale),
         )
     except (BuddingError, ValidationError) as exc:
+        # The fields the refusal is about: the address is named under its input too.
+        fields = (
+            {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if isinstance(exc, ValidationError)
+            else set(exc.fields)
+        )
         if isinstance(exc, ValidationError):
-            reason = N_("Enter a valid e-mail address.")
+            reason = (
+                N_("Enter a valid e-mail address.")
+                if "to" in fields
+                else N_("The invitation could not be sent. Check the address.")
+            )
         elif exc.code == "daily_limit":
             reason = N_("You have sent all of today's invitation e-mails. Try again tomorrow.")
         elif exc.code == "already_told":
@@ -280,6 +294,7 @@ def invite_tell(
             flash_kind="error",
             tell_to=to,
             tell_note=note,
+            tell_errors={"to": pctx.translate(reason)} if "to" in fields else {},
             **context,
         )
     return RedirectResponse(f"{pctx.base_path}/invite?done=sent#tell", status_code=303)

@@ -1,0 +1,100 @@
+"""Field errors on every dashboard form: the message under its input in the dashboard's
+``field-error`` style, and the input marked ``aria-invalid`` and described by it (one
+macro, core/forms.html, draws both)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import budding
+from tests.accounts.helpers import staff_client
+from tests.forms import field_errors
+
+FRAUD_CHECKS = (
+    "self_email",
+    "self_device",
+    "self_ip",
+    "self_payment",
+    "disposable_email",
+    "velocity_referrer",
+    "velocity_ip",
+    "ring",
+)
+
+
+@pytest.fixture
+def staff(anon_client: Any, program: Any) -> tuple[Any, str]:
+    return anon_client, staff_client(anon_client, "owner")
+
+
+def test_templates_draw_field_errors_with_the_shared_macro() -> None:
+    """No template writes a field error by hand (it would miss the id the input needs)."""
+    root = Path(budding.__path__[0])
+    by_hand = [
+        str(path.relative_to(root))
+        for path in root.glob("*/templates/**/*.html")
+        if path.name != "forms.html"
+        and ('class="field-error"' in (text := path.read_text()) or '<small class="error"' in text)
+    ]
+    assert by_hand == []
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "fields"),
+    [
+        ("/admin", {"name": "New", "slug": "Not A Slug!"}, {"slug"}),
+        ("/admin/users", {"email": "nope", "name": "Zoe", "role": "analyst"}, {"email"}),
+        ("/admin/acme/api-keys", {"name": "ci", "role": "nobody"}, {"role"}),
+        (
+            "/admin/acme/rewards/rules",
+            {"name": "Coupon", "side": "referee", "trigger": "conversion", "kind": "coupon"},
+            {"pool"},
+        ),
+        ("/admin/acme/rewards/coupons", {"pool": "launch"}, {"file"}),
+        ("/admin/acme/fraud/settings", {"ring_min_size": "1"}, {"check_self_email"}),
+        (
+            "/admin/acme/fraud/settings",
+            {**{f"check_{c}": "flag" for c in FRAUD_CHECKS}, "ring_window_hours": "soon"},
+            {"ring_window_hours"},
+        ),
+        (
+            "/admin/acme/influence/planner",
+            {"k": "0", "strategies": "imm", "launch_costs": "1", "runs": "10"},
+            {"k"},
+        ),
+        ("/admin/acme/webhooks", {"url": "not a url"}, {"url", "event_types"}),
+    ],
+)
+def test_dashboard_forms_tie_each_error_to_its_input(
+    staff: tuple[Any, str], path: str, data: dict[str, str], fields: set[str]
+) -> None:
+    browser, csrf = staff
+    r = browser.post(path, data={"csrf_token": csrf, **data})
+    assert r.status_code == 422, r.text[:500]
+    assert fields <= set(field_errors(r.text)), field_errors(r.text)
+
+
+def test_webhook_edit_forms_keep_their_error_ids_apart(
+    staff: tuple[Any, str], program: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from budding.core.db import unit_of_work
+    from budding.programs.service import get_program
+    from budding.webhooks import service
+
+    monkeypatch.setattr(service, "check_target", lambda url: None)
+    with unit_of_work() as session:
+        endpoint, _ = service.create_endpoint(
+            session, get_program(session, "acme"), url="https://hooks.example/a", event_types=["*"]
+        )
+    browser, csrf = staff
+    r = browser.post(
+        f"/admin/acme/webhooks/{endpoint.id}/edit",
+        data={"csrf_token": csrf, "url": "gopher://x", "event_types": ["nope.x"]},
+    )
+    assert r.status_code == 422
+    errors = field_errors(r.text)
+    assert "must be an http" in errors["url"] and "unknown: nope.x" in errors["event_types"]
+    assert f'id="webhook-{endpoint.id}-url-error"' in r.text
