@@ -10,19 +10,9 @@ from typing import Any
 import pytest
 
 import budding
+from budding.fraud.checks import CHECKS
 from tests.accounts.helpers import staff_client
 from tests.forms import field_errors
-
-FRAUD_CHECKS = (
-    "self_email",
-    "self_device",
-    "self_ip",
-    "self_payment",
-    "disposable_email",
-    "velocity_referrer",
-    "velocity_ip",
-    "ring",
-)
 
 
 @pytest.fixture
@@ -57,7 +47,7 @@ def test_templates_draw_field_errors_with_the_shared_macro() -> None:
         ("/admin/acme/fraud/settings", {"ring_min_size": "1"}, {"check_self_email"}),
         (
             "/admin/acme/fraud/settings",
-            {**{f"check_{c}": "flag" for c in FRAUD_CHECKS}, "ring_window_hours": "soon"},
+            {**{f"check_{c}": "flag" for c in CHECKS}, "ring_window_hours": "soon"},
             {"ring_window_hours"},
         ),
         (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from budding.core.db import unit_of_work
 from budding.fraud import service
+from budding.fraud.checks import CHECKS
 from budding.programs.service import get_program
 from tests.accounts.helpers import staff_client
 
@@ -53,19 +54,7 @@ def test_queue_shows_reasons_and_decides(anon_client, program) -> None:  # type:
 def test_settings_page(anon_client, program) -> None:  # type: ignore[no-untyped-def]
     csrf = staff_client(anon_client)
     assert anon_client.get("/admin/acme/fraud/settings").status_code == 200
-    form = {
-        f"check_{c}": "flag"
-        for c in (
-            "self_email",
-            "self_device",
-            "self_ip",
-            "self_payment",
-            "disposable_email",
-            "velocity_referrer",
-            "velocity_ip",
-            "ring",
-        )
-    }
+    form = {f"check_{c}": "flag" for c in CHECKS}
     form.update(
         csrf_token=csrf,
         velocity_referrer_per_hour="7",
