@@ -68,7 +68,7 @@ def test_unexpected_error_speaks_the_requests_language(
 ) -> None:
     if cookie:
         failing_client.cookies.set(LOCALE_COOKIE, cookie)
-    r = failing_client.get("/test-failure", headers=headers)
+    r = failing_client.get("/test-failure", headers={"Accept": "application/json", **headers})
     assert r.status_code == 500
     assert r.headers["content-type"].startswith("application/json")
     assert r.json() == {
@@ -86,7 +86,7 @@ def test_cross_site_refusal_speaks_the_requests_language(
     r = anon_client.post(
         "/p/acme/sign-in",
         data={"email": "ann@example.com"},
-        headers={"Origin": "https://evil.example", **headers},
+        headers={"Origin": "https://evil.example", "Accept": "application/json", **headers},
     )
     assert r.status_code == 403
     assert r.json() == {
@@ -112,12 +112,43 @@ def test_too_large_a_form_speaks_the_requests_language(
     r = anon_client.post(
         "/p/acme/sign-in",
         content=_too_large(),
-        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            **headers,
+        },
     )
     assert r.status_code == 413
     assert r.json() == {
         "error": {"code": "payload_too_large", "message": TOO_LARGE[locale], "fields": {}}
     }
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "ko"}
+
+
+def test_a_browser_gets_the_error_page_in_its_language(failing_client: Any, program: Any) -> None:
+    """A member's browser is shown the error page (in Korean here), not raw JSON: the
+    guard's refusals and the 500 alike."""
+    answers = {
+        403: failing_client.post(
+            "/p/acme/sign-in",
+            data={"email": "ann@example.com"},
+            headers={"Origin": "https://evil.example", **BROWSER},
+        ),
+        413: failing_client.post(
+            "/p/acme/sign-in",
+            content=_too_large(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", **BROWSER},
+        ),
+        500: failing_client.get("/test-failure", headers=BROWSER),
+    }
+    details = {403: CROSS_SITE["ko"], 413: TOO_LARGE["ko"], 500: SERVER_ERROR["ko"]}
+    for status, r in answers.items():
+        assert r.status_code == status
+        assert r.headers["content-type"].startswith("text/html"), status
+        assert 'data-testid="error-explanation"' in r.text and details[status] in r.text
+        assert 'lang="ko"' in r.text
 
 
 def test_too_large_an_api_request_keeps_its_message(client: Any) -> None:

@@ -89,6 +89,10 @@ def test_join_form_error_is_the_email_inputs_description(
         expect(email).to_have_value("bob@localhost")
         # The message is the description, not part of the name (it sits after the label).
         expect(email).to_have_accessible_name("Correo electrónico")
+        # and it looks invalid: the border takes the error colour of the message under it
+        colour = email.evaluate("e => getComputedStyle(e).borderTopColor")
+        message = page.locator("[data-testid=join-error]")
+        assert colour == message.evaluate("e => getComputedStyle(e).color")
         page.screenshot(path=str(screenshots / "referrals-join-error.png"), full_page=True)
     finally:
         context.close()

@@ -77,10 +77,16 @@ def add_security_headers(headers: MutableHeaders) -> None:
         headers.setdefault(name, value)
 
 
-def _in_request_language(headers: Headers, msgid: str) -> str:
-    """``msgid`` in the request's language (see ``request_locale``)."""
-    with i18n.use_locale(request_locale(headers)):
-        return i18n.gettext(msgid)
+def _answer_in_request_language(request: Request, status: int, code: str, msgid: str) -> Response:
+    """An error answered outside the routes (the guard's refusals, the 500): its message in
+    the request's language (see ``request_locale``), as JSON or as the error page."""
+    with i18n.use_locale(request_locale(request.headers)):
+        body = _error_body(code, i18n.gettext(msgid))
+        try:
+            return _error_response(request, status, body)
+        except Exception:  # the page itself failed to render (the 500 may be why): plain JSON
+            log.exception("the error page failed to render")
+            return JSONResponse(body, status_code=status)
 
 
 class RequestGuard:
@@ -98,33 +104,27 @@ class RequestGuard:
         self.max_bytes = max_bytes
 
     def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
-        """The answer to a request refused before it reaches a route, if it is refused."""
+        """The answer to a request refused before it reaches a route, if it is refused:
+        JSON for programs, the error page for a browser, in the request's language."""
         path: str = scope["path"]
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_bytes:
             if path.startswith("/api/"):  # a program: the system's own words
-                message = f"request body over {self.max_bytes} bytes"
-            else:  # most often a member's browser: why, in their language
-                message = _in_request_language(
-                    headers,
-                    i18n.N_(
-                        "What you sent is too large, so it was not accepted. "
-                        "Shorten it and try again."
-                    ),
-                )
-            return JSONResponse(_error_body("payload_too_large", message), status_code=413)
+                body = _error_body("payload_too_large", f"request body over {self.max_bytes} bytes")
+                return JSONResponse(body, status_code=413)
+            # most often a member's browser: why, in their language
+            msgid = i18n.N_(
+                "What you sent is too large, so it was not accepted. Shorten it and try again."
+            )
+            return _answer_in_request_language(Request(scope), 413, "payload_too_large", msgid)
         if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not path.startswith("/api/"):
             origin = headers.get("origin")
             if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host"):
-                # Most often a member's browser: the refusal says why in their language.
-                message = _in_request_language(
-                    headers,
-                    i18n.N_(
-                        "This form was sent from another site, so it was not accepted. "
-                        "Open the page on this site and try again."
-                    ),
+                msgid = i18n.N_(
+                    "This form was sent from another site, so it was not accepted. "
+                    "Open the page on this site and try again."
                 )
-                return JSONResponse(_error_body("cross_origin", message), status_code=403)
+                return _answer_in_request_language(Request(scope), 403, "cross_origin", msgid)
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -216,10 +216,8 @@ def create_app() -> FastAPI:
         # Starlette calls this handler outside every middleware, RequestGuard too: the
         # request's language is negotiated again here (its context variable is reset), and
         # the security headers are added here.
-        message = _in_request_language(
-            request.headers, i18n.N_("Something went wrong on our side. Please try again later.")
-        )
-        response = JSONResponse(_error_body("internal_error", message), status_code=500)
+        msgid = i18n.N_("Something went wrong on our side. Please try again later.")
+        response = _answer_in_request_language(request, 500, "internal_error", msgid)
         add_security_headers(response.headers)
         return response
 
