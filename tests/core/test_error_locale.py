@@ -211,3 +211,20 @@ def test_from_pydantic_keeps_each_fields_kind_out_of_the_body() -> None:
             },
         }
     }
+
+
+def test_the_guards_refusals_are_counted(anon_client: Any, program: Any) -> None:
+    """/metrics counts the requests the guard refuses before any route, like the others."""
+    import re
+
+    def refused(status: int) -> float:
+        text = anon_client.get("/metrics").text
+        line = rf'^budding_http_requests_total\{{method="POST",route="unmatched",status="{status}"\}} (\S+)$'
+        found = re.search(line, text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    before = refused(403), refused(413)
+    anon_client.post("/p/acme/sign-in", data={"email": "a@example.com"},
+                     headers={"Origin": "https://evil.example"})  # fmt: skip
+    anon_client.post("/p/acme/sign-in", content=_too_large())
+    assert (refused(403), refused(413)) == (before[0] + 1, before[1] + 1)

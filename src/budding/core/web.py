@@ -141,17 +141,15 @@ class RequestGuard:
             await send(message)
 
         headers = Headers(scope=scope)
-        refusal = self._refusal(scope, headers)
-        if refusal is not None:
-            await refusal(scope, receive, send_with_headers)
-            return
         method: str = scope["method"]
+        started = time.perf_counter()
+        # a refused request is answered here, and counted like any other (route "unmatched")
+        answer = self._refusal(scope, headers) or self.app
         # Error pages and anything else rendered before a route picks the member's language
         # follow the portal's language switch, then the browser.
         token = i18n.set_locale(request_locale(headers))
-        started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_headers)
+            await answer(scope, receive, send_with_headers)
         finally:
             i18n._current.reset(token)
             name = getattr(scope.get("route"), "path", "unmatched")
