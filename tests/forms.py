@@ -17,6 +17,7 @@ class _Page(HTMLParser):
         self.classes: dict[str, list[str]] = {}  # id -> the element's classes
         self.ids: list[str] = []
         self.field_errors: list[str] = []  # the id of each field-error ("" for none)
+        self.in_labels: list[str] = []  # field-errors inside a <label> (part of its name)
         self._open: list[tuple[str, str | None]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -29,6 +30,8 @@ class _Page(HTMLParser):
             self.classes[ident] = found.get("class", "").split()
         if "field-error" in found.get("class", "").split():
             self.field_errors.append(found.get("id", ""))
+            if any(t == "label" for t, _ in self._open):
+                self.in_labels.append(found.get("id", "") or "(no id)")
         if tag not in VOID:
             self._open.append((tag, found.get("id")))
 
@@ -49,7 +52,8 @@ def field_errors(html: str) -> dict[str, str]:
     Fails when an invalid control names no description, or one that is not on the page,
     when a description is no ``field-error``, when ids repeat, or when a ``field-error``
     message is not the description of some invalid control (a screen reader would not
-    reach it from the input).
+    reach it from the input), or when one sits inside a ``<label>`` (it would be read as
+    part of the input's name as well: said twice).
     """
     page = _Page()
     page.feed(html)
@@ -73,4 +77,5 @@ def field_errors(html: str) -> dict[str, str]:
         errors.setdefault(name, " ".join(messages))
     loose = [i or "(no id)" for i in page.field_errors if i not in described]
     assert not loose, f"field errors no input points at: {loose}"
+    assert not page.in_labels, f"field errors inside a <label>: {page.in_labels}"
     return errors

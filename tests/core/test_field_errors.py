@@ -4,6 +4,7 @@ macro, core/forms.html, draws both)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import budding
 from budding.fraud.checks import CHECKS
 from tests.accounts.helpers import staff_client
 from tests.forms import field_errors
+
+LABEL = re.compile(r"<label\b.*?</label>", re.S)
 
 
 @pytest.fixture
@@ -30,6 +33,30 @@ def test_templates_draw_field_errors_with_the_shared_macro() -> None:
         and ('class="field-error"' in (text := path.read_text()) or '<small class="error"' in text)
     ]
     assert by_hand == []
+
+
+def test_templates_keep_field_errors_out_of_labels() -> None:
+    """Inside a ``<label>`` the message would be part of the input's name as well as its
+    description (a screen reader says it twice): it follows the label, or shares a
+    ``div.field`` cell with it."""
+    root = Path(budding.__path__[0])
+    inside = [
+        str(path.relative_to(root))
+        for path in root.glob("*/templates/**/*.html")
+        if any("forms.error(" in label for label in LABEL.findall(path.read_text()))
+    ]
+    assert inside == []
+
+
+def test_a_field_error_inside_a_label_is_refused() -> None:
+    html = (
+        '<label><span>Slug</span><input name="slug" aria-invalid="true" aria-describedby="e">'
+        '<small class="field-error" id="e">Bad</small></label>'
+    )
+    with pytest.raises(AssertionError, match="inside a <label>"):
+        field_errors(html)
+    cell = html.replace("<label><span>Slug</span>", '<div class="field"><label>Slug</label>')
+    assert field_errors(cell.replace("</small></label>", "</small></div>")) == {"slug": "Bad"}
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tests.forms import field_errors
+
 from budding.core import jobs
 from budding.core.db import unit_of_work
 
@@ -96,7 +98,8 @@ def test_planner_form_errors(anon_client: Any, community: dict[str, Any]) -> Non
         assert r.status_code == 422, (field, value)
         label_at = r.text.index(label)
         error_at = r.text.index('class="field-error"', label_at)
-        assert error_at < r.text.index("</label>", label_at), (field, value)
+        assert error_at < r.text.index('class="field"', label_at), (field, value)
+        assert field in field_errors(r.text), (field, value)
 
 
 def test_analyst_can_look_but_not_simulate(anon_client: Any, community: dict[str, Any]) -> None:

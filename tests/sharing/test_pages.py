@@ -207,8 +207,8 @@ def test_share_kit_settings_name_a_bad_field_under_it(staff, client) -> None:
     assert r.status_code == 422
     html = r.text
     sdk = html.index('name="kakao_sdk_url"')
-    assert 'value="http://insecure.example.com/sdk.js"' in html[sdk : html.index("</label>", sdk)]
-    assert 'class="field-error"' in html[sdk : html.index("</label>", sdk)]
+    assert 'value="http://insecure.example.com/sdk.js"' in html[sdk : html.index("</div>", sdk)]
+    assert 'class="field-error"' in html[sdk : html.index("</div>", sdk)]
     assert set(field_errors(html)) == {"kakao_sdk_url"}
     # the form as it was typed: line is the only channel ticked
     assert html.count(" checked>") == 1 and 'value="line" checked' in html
@@ -217,7 +217,7 @@ def test_share_kit_settings_name_a_bad_field_under_it(staff, client) -> None:
         data={"csrf_token": csrf, "channels": ["line"], "tell_a_friend_daily_limit": ""},
     )
     limit = r.text.index('name="tell_a_friend_daily_limit"')
-    assert 'class="field-error"' in r.text[limit : r.text.index("</label>", limit)]
+    assert 'class="field-error"' in r.text[limit : r.text.index("</div>", limit)]
     assert set(field_errors(r.text)) == {"tell_a_friend_daily_limit"}
     assert client.get("/api/v1/sharing/settings").json()["kakao_sdk_url"] is None
 
