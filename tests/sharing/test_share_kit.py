@@ -27,21 +27,21 @@ CHAT = {
     "ko": "Acme 같이 해요! 제 초대 링크로 가입하세요: {link}",
     "es": "¡Únete a Acme conmigo! Este es mi enlace de invitación: {link}",
     "id": "Yuk gabung Acme bareng aku! Ini tautan undanganku: {link}",
-    "zh_Hans": "和我一起加入Acme吧！这是我的邀请链接：{link}",
+    "zh_Hans": "和我一起加入 Acme 吧！这是我的邀请链接：{link}",
 }
 EMAIL_SUBJECT = {
     "en": "Ann Lee invites you to Acme",
     "ko": "Ann Lee님이 Acme에 초대했어요",
     "es": "Ann Lee te invita a Acme",
     "id": "Ann Lee mengundangmu ke Acme",
-    "zh_Hans": "Ann Lee邀请你加入Acme",
+    "zh_Hans": "Ann Lee 邀请你加入 Acme",
 }
 POST = {
     "en": "I'm on Acme and I think you'd like it too. Join me:",
     "ko": "요즘 Acme 쓰고 있는데 마음에 드실 거예요. 같이 해요:",
     "es": "Estoy en Acme y creo que te va a gustar. Únete:",
     "id": "Aku pakai Acme dan kayaknya kamu bakal suka juga. Yuk gabung:",
-    "zh_Hans": "我在用Acme，觉得你也会喜欢。一起来吧：",
+    "zh_Hans": "我在用 Acme，觉得你也会喜欢。一起来吧：",
 }
 
 
