@@ -228,3 +228,23 @@ def test_the_guards_refusals_are_counted(anon_client: Any, program: Any) -> None
                      headers={"Origin": "https://evil.example"})  # fmt: skip
     anon_client.post("/p/acme/sign-in", content=_too_large())
     assert (refused(403), refused(413)) == (before[0] + 1, before[1] + 1)
+
+
+def test_from_pydantic_says_a_validators_reason_without_pydantics_prefix() -> None:
+    """A validator's own reason reaches the reader as written ("use 1-64 lowercase ...",
+    not "Value error, use 1-64 lowercase ...")."""
+    from pydantic import field_validator
+
+    class Form(BaseModel):
+        slug: str
+
+        @field_validator("slug")
+        @classmethod
+        def _slug(cls, value: str) -> str:
+            raise ValueError("use lowercase letters")
+
+    with pytest.raises(ValidationError) as caught:
+        Form.model_validate({"slug": "Not A Slug!"})
+    error = from_pydantic(caught.value)
+    assert error.fields == {"slug": "use lowercase letters"}
+    assert error.message == "slug: use lowercase letters"

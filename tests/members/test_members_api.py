@@ -86,7 +86,7 @@ def test_oversize_batch_and_properties(client) -> None:
     big = _event(1, properties={"blob": "x" * 17000})
     r = client.post("/api/v1/events", json={"events": [big]})
     assert r.json()["rejected"][0]["errors"] == {
-        "properties": "Value error, must be at most 16384 bytes as JSON"
+        "properties": "must be at most 16384 bytes as JSON"
     }
     assert client.get("/api/v1/events").json()["events"] == []
 

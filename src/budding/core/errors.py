@@ -111,13 +111,22 @@ def field(name: str, reason: str, error: type[BuddingError] = ValidationFailed) 
     return error(f"{name}: {reason}", fields={name: reason})
 
 
+def pydantic_reason(error: Any) -> str:
+    """One pydantic error's reason: a validator's own words as written (pydantic prefixes
+    them with "Value error, "), else pydantic's message."""
+    raised = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "value_error" and isinstance(raised, Exception) and str(raised):
+        return str(raised)
+    return str(error.get("msg", "invalid"))
+
+
 def from_pydantic(exc: Any) -> ValidationFailed:
     """A ``ValidationFailed`` naming every bad field of a pydantic ``ValidationError``."""
     fields: dict[str, str] = {}
     kinds: dict[str, tuple[str, dict[str, Any]]] = {}
     for e in exc.errors():
         name = ".".join(str(p) for p in e["loc"]) or "body"
-        fields.setdefault(name, e["msg"])
+        fields.setdefault(name, pydantic_reason(e))
         kinds.setdefault(name, (e["type"], dict(e.get("ctx") or {})))
     name, reason = next(iter(fields.items()))
     return ValidationFailed(f"{name}: {reason}", fields=fields, kinds=kinds)

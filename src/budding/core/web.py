@@ -24,7 +24,7 @@ from budding.core import i18n
 from budding.core.auth import LoginRequired
 from budding.core.config import get_settings
 from budding.core.db import get_engine
-from budding.core.errors import BuddingError, MalformedJson
+from budding.core.errors import BuddingError, MalformedJson, pydantic_reason
 from budding.core.metrics import LATENCY, REQUESTS, exposition
 from budding.core.plugins import capability_modules
 from budding.core.templating import render
@@ -185,7 +185,7 @@ def create_app() -> FastAPI:
             loc = [str(p) for p in e.get("loc", ())]
             if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
                 loc = loc[1:]
-            fields.setdefault(".".join(loc) or "body", e.get("msg", "invalid"))
+            fields.setdefault(".".join(loc) or "body", pydantic_reason(e))
         name, reason = next(iter(fields.items())) if fields else ("body", "invalid")
         body = {
             "error": {"code": "validation_failed", "message": f"{name}: {reason}", "fields": fields}
