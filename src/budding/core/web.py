@@ -49,9 +49,10 @@ def request_locale(headers: Headers) -> str:
     return i18n.negotiate(chosen, headers.get("accept-language"), None)
 
 
-def _error_body(code: str, message: str) -> dict[str, Any]:
-    """The API's error shape: ``code`` for programs, ``message`` for people."""
-    return {"error": {"code": code, "message": message, "fields": {}}}
+def _error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """The API's error shape: ``code`` for programs, ``message`` for people, ``fields``
+    (each bad field's reason) for both."""
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
 def _error_response(
@@ -187,16 +188,13 @@ def create_app() -> FastAPI:
                 loc = loc[1:]
             fields.setdefault(".".join(loc) or "body", pydantic_reason(e))
         name, reason = next(iter(fields.items())) if fields else ("body", "invalid")
-        body = {
-            "error": {"code": "validation_failed", "message": f"{name}: {reason}", "fields": fields}
-        }
+        body = _error_body("validation_failed", f"{name}: {reason}", fields)
         return _error_response(request, 422, body)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
         if _wants_json(request):
-            body = {"error": {"code": "unauthorized", "message": "sign in first", "fields": {}}}
-            return JSONResponse(body, status_code=401)
+            return JSONResponse(_error_body("unauthorized", "sign in first"), status_code=401)
         target = exc.login_path + "?next=" + quote(exc.next_url)
         if request.headers.get("hx-request"):
             return Response(status_code=204, headers={"HX-Redirect": target})
@@ -205,8 +203,7 @@ def create_app() -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        body = {"error": {"code": code, "message": str(exc.detail), "fields": {}}}
-        return _error_response(request, exc.status_code, body)
+        return _error_response(request, exc.status_code, _error_body(code, str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

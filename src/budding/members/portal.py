@@ -79,21 +79,6 @@ PROFILE_ERRORS: dict[str, dict[str, str]] = {
 }
 
 
-def profile_field_errors(exc: ValidationFailed, locale: str) -> dict[str, str]:
-    """The profile form's messages for ``exc``, per field of the form, in ``locale``."""
-    errors: dict[str, str] = {}
-    with i18n.use_locale(locale):
-        for name in exc.fields:
-            messages = PROFILE_ERRORS.get(name)
-            if messages is None:
-                continue  # not a field of the form: the flash still says it was not saved
-            kind, context = exc.kinds.get(name, ("", {}))
-            msgid = messages.get(kind) or messages["*"]
-            limits = {k: v for k, v in context.items() if isinstance(v, int | str)}
-            errors[name] = gettext(msgid, **limits) if kind in messages else gettext(msgid)
-    return errors
-
-
 @dataclass
 class PortalContext:
     request: Request
@@ -380,6 +365,23 @@ def profile(done: str | None = None, pctx: PortalContext = MEMBER) -> Response:
     )
 
 
+def profile_field_errors(exc: ValidationFailed, pctx: PortalContext) -> dict[str, str]:
+    """The profile form's messages for ``exc``, per field of the form, in the member's
+    language."""
+    errors: dict[str, str] = {}
+    for name in exc.fields:
+        messages = PROFILE_ERRORS.get(name)
+        if messages is None:
+            continue  # not a field of the form: the flash still says it was not saved
+        kind, context = exc.kinds.get(name, ("", {}))
+        if kind in messages:
+            limits = {k: v for k, v in context.items() if isinstance(v, int | str)}
+            errors[name] = pctx.translate(messages[kind], **limits)
+        else:
+            errors[name] = pctx.translate(messages["*"])
+    return errors
+
+
 @router.post("/p/{slug}/profile")
 def save_profile(
     # No length cap here: the member schema's limit names a too-long name under its field,
@@ -402,7 +404,7 @@ def save_profile(
         return pctx.render(
             "members/portal/profile.html",
             status_code=422,
-            errors=profile_field_errors(exc, pctx.locale),
+            errors=profile_field_errors(exc, pctx),
             form={"name": name, "locale": locale},
             flash=N_("Your profile was not saved. Check the fields below."),
             flash_kind="error",
