@@ -266,11 +266,7 @@ def invite_tell(
         )
     except (BuddingError, ValidationError) as exc:
         # The fields the refusal is about: the address is named under its input too.
-        fields = (
-            {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-            if isinstance(exc, ValidationError)
-            else set(exc.fields)
-        )
+        fields = set((exc if isinstance(exc, BuddingError) else from_pydantic(exc)).fields)
         if isinstance(exc, ValidationError):
             reason = (
                 N_("Enter a valid e-mail address.")
