@@ -75,6 +75,10 @@ def test_bad_arguments_are_named() -> None:
     g = Graph.from_edges([0], [1])
     with pytest.raises(ValueError, match="epsilon"):
         imm(g, 1, epsilon=1.5)
+    # a vanishing ε would sample for hours, or divide by zero once ε² underflows
+    for tiny in (0.009, 1e-320):
+        with pytest.raises(ValueError, match=r"epsilon must be in \[0.01, 1\)"):
+            imm(g, 1, epsilon=tiny)
     with pytest.raises(ValueError, match="model"):
         imm(g, 1, model="sir")
     with pytest.raises(ValueError, match="targets is empty"):

@@ -58,6 +58,14 @@ def test_seeds_endpoint_targets_and_consent(client: Any, community: dict[str, An
     assert shape.status_code == 422
 
 
+def test_seeds_refuse_a_vanishing_epsilon(client: Any, community: dict[str, Any]) -> None:
+    """IMM samples ~1/ε² RR sets: a tiny ε divided by zero (a 500) or never finished."""
+    for epsilon in (5e-324, 1e-9):
+        r = client.post("/api/v1/influence/seeds", json={"k": 1, "epsilon": epsilon})
+        assert r.status_code == 422, r.text
+        assert "epsilon" in r.json()["error"]["fields"]
+
+
 def test_simulation_job_runs_and_reports(client: Any, community: dict[str, Any]) -> None:
     body = {
         "plans": [

@@ -159,3 +159,19 @@ def test_export_and_erase(client) -> None:
     assert len(events) == 1
     assert events[0]["properties"] == {"amount": 30}
     assert events[0]["member"].startswith("erased-")
+
+
+def test_null_fields_on_update_clear_them_like_on_create(client) -> None:
+    """``null`` for a stored member's field is what it is on create (no consent, no
+    name), never a 500 from the NOT NULL column."""
+    r = client.post(
+        "/api/v1/members", json={"external_id": "u1", "name": "Ann", "marketing_consent": True}
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/v1/members",
+        json={"external_id": "u1", "name": None, "marketing_consent": None, "attributes": None},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["marketing_consent"] is False and body["name"] == "" and body["attributes"] == {}

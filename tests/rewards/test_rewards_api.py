@@ -54,6 +54,21 @@ def test_rule_errors_name_the_field(client) -> None:  # type: ignore[no-untyped-
     assert r.status_code == 422 and "amount" in r.json()["error"]["fields"]
 
 
+def test_payload_beyond_64_bit_integers_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    """A custom reward's payload goes into its webhook, encoded by orjson: an integer it
+    cannot encode names the field (it was a 500), on create and on update."""
+    base = {"name": "R", "side": "referrer", "trigger": "conversion", "kind": "custom"}
+    r = client.post("/api/v1/reward-rules", json={**base, "payload": {"n": 2**64}})
+    assert r.status_code == 422, r.text
+    assert "payload" in r.json()["error"]["fields"]
+    assert client.get("/api/v1/reward-rules").json() == []
+    rule_id = client.post("/api/v1/reward-rules", json=base).json()["id"]
+    r = client.patch(f"/api/v1/reward-rules/{rule_id}", json={"payload": {"n": [-(2**70)]}})
+    assert r.status_code == 422, r.text
+    assert "payload" in r.json()["error"]["fields"]
+    assert client.get(f"/api/v1/reward-rules/{rule_id}").json()["payload"] == {}
+
+
 def test_list_approve_reject(client, program) -> None:  # type: ignore[no-untyped-def]
     ann, bob = member(program, "ann"), member(program, "bob")
     rule(

@@ -38,6 +38,10 @@ from budding.core.config import get_settings
 
 log = logging.getLogger(__name__)
 
+# Row ids (and offsets) are 64-bit integers: a larger number from a request overflowed
+# SQLite's driver (OverflowError, a 500) instead of finding nothing.
+MAX_ROW_ID = 2**63 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

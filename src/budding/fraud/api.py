@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from budding.core.auth import API, API_WRITE, ApiContext
-from budding.core.errors import field
+from budding.core.routing import RowId
 from budding.fraud import service
 from budding.fraud.schemas import (
     AssessmentOut,
@@ -34,10 +34,7 @@ def list_assessments(
 ) -> Any:
     before_id = None
     if cursor:
-        (raw,) = members.decode_cursor(cursor, 1)
-        if not raw.isdigit():
-            raise field("cursor", "is not a cursor this API returned")
-        before_id = int(raw)
+        before_id = members.decode_id_cursor(cursor)
     rows = service.list_assessments(
         ctx.session,
         ctx.program,
@@ -54,13 +51,13 @@ def list_assessments(
 
 
 @router.get("/fraud/assessments/{assessment_id}", response_model=AssessmentOut)
-def get_assessment(assessment_id: int, ctx: ApiContext = API) -> Any:
+def get_assessment(assessment_id: RowId, ctx: ApiContext = API) -> Any:
     row = service.get_assessment(ctx.session, ctx.program, assessment_id)
     return service.assessment_out(ctx.session, row)
 
 
 @router.post("/fraud/assessments/{assessment_id}/approve", response_model=AssessmentOut)
-def approve(assessment_id: int, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE) -> Any:
+def approve(assessment_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE) -> Any:
     """Genuine: the referral is approved and its held rewards are issued (or left to vest)."""
     row = service.approve(
         ctx.session, ctx.program, assessment_id, actor=ACTOR, note=body.note if body else ""
@@ -69,7 +66,7 @@ def approve(assessment_id: int, body: ReviewIn | None = None, ctx: ApiContext = 
 
 
 @router.post("/fraud/assessments/{assessment_id}/reject", response_model=AssessmentOut)
-def reject(assessment_id: int, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE) -> Any:
+def reject(assessment_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE) -> Any:
     """Fraud: the referral is rejected and every reward it earned is reversed."""
     row = service.reject(
         ctx.session, ctx.program, assessment_id, actor=ACTOR, note=body.note if body else ""

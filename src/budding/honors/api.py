@@ -25,12 +25,7 @@ def member_points(
     member = members.get_member(ctx.session, ctx.program.id, external_id)
     before_id = None
     if cursor:
-        (raw,) = members.decode_cursor(cursor, 1)
-        if not raw.isdigit():
-            from budding.core.errors import field
-
-            raise field("cursor", "is not a cursor this API returned")
-        before_id = int(raw)
+        before_id = members.decode_id_cursor(cursor)
     rows = ledger.entries(ctx.session, ctx.program, member.id, before_id=before_id, limit=limit + 1)
     next_cursor = members.encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return {

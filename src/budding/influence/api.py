@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from budding.core import jobs
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.errors import NotFound
+from budding.core.routing import RowId
 from budding.influence import service
 from budding.influence.schemas import (
     LeadersOut,
@@ -53,7 +54,7 @@ def start_simulation(body: SimulationIn, ctx: ApiContext = API_WRITE) -> Any:
 
 
 @router.get("/influence/simulations/{job_id}", response_model=JobOut)
-def simulation(job_id: int, ctx: ApiContext = API) -> Any:
+def simulation(job_id: RowId, ctx: ApiContext = API) -> Any:
     """A simulation's status, progress and, once it succeeded, its result."""
     record = jobs.get_job(ctx.session, job_id, program_id=ctx.program.id)
     if record.kind != "influence.simulate":

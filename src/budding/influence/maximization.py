@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from budding.influence.graph import Graph
+from budding.influence.measures import MIN_EPSILON
 from budding.influence.parallel import Executor, get_executor
 from budding.influence.probability import EdgeProbabilities, edge_probabilities
 from budding.influence.rrsets import RRSampler, RRSets, max_coverage
@@ -145,8 +146,8 @@ def imm(
     started = time.perf_counter()
     if model not in ("ic", "lt"):
         raise ValueError(f"model '{model}': use ic or lt")
-    if not 0 < epsilon < 1:
-        raise ValueError(f"epsilon must be in (0, 1), got {epsilon}")
+    if not MIN_EPSILON <= epsilon < 1:
+        raise ValueError(f"epsilon must be in [{MIN_EPSILON}, 1), got {epsilon}")
     if ell <= 0:
         raise ValueError(f"ell must be positive, got {ell}")
     probs = (

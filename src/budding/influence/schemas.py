@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from budding.influence.measures import MIN_EPSILON
+
 Measure = Literal["reach", "pagerank", "betweenness", "coreness", "in_degree", "out_degree"]
 Strategy = Literal["imm", "followers", "pagerank", "reach"]
 
@@ -36,7 +38,7 @@ class SeedsIn(BaseModel):
 
     k: int = Field(50, ge=1, le=1000, description="Number of seeds")
     model: Literal["ic", "lt"] = "ic"
-    epsilon: float = Field(0.5, gt=0, lt=1, description="IMM accuracy")
+    epsilon: float = Field(0.5, ge=MIN_EPSILON, lt=1, description="IMM accuracy")
     ell: float = Field(1.0, gt=0, le=10)
     target: str | None = Field(
         None, max_length=200, description="ATTR=VALUE: only these members count towards spread"

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from budding.core import jobs
 from budding.core.auth import API, ApiContext
+from budding.core.routing import RowId
 from budding.jobs.schemas import JobOut, JobPage
 
 router = APIRouter(tags=["jobs"])
@@ -27,6 +28,6 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job_id: int, ctx: ApiContext = API) -> Any:
+def get_job(job_id: RowId, ctx: ApiContext = API) -> Any:
     """One job of the program: poll it to follow a long job's progress."""
     return jobs.get_job(ctx.session, job_id, program_id=ctx.program.id)

@@ -33,6 +33,7 @@ from budding.members.schemas import (
 )
 from budding.members.service import (
     auto_create_members,
+    cursor_id,
     decode_cursor,
     encode_cursor,
     ensure_members,
@@ -548,7 +549,7 @@ def query_events(
     if cursor:
         ts, last = decode_cursor(cursor, 2)
         try:
-            at, last_id = datetime.fromisoformat(ts), int(last)
+            at, last_id = datetime.fromisoformat(ts), cursor_id(last)
         except ValueError:
             raise field("cursor", "is not a cursor this API returned") from None
         stmt = stmt.where(

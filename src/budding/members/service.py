@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from budding.core.config import get_settings
-from budding.core.db import dialect_insert, is_postgres, utcnow
+from budding.core.db import MAX_ROW_ID, dialect_insert, is_postgres, utcnow
 from budding.core.errors import Conflict, NotFound, field, from_pydantic
 from budding.core.plugins import capability_modules
 from budding.core.security import new_token, token_hash
@@ -100,6 +100,8 @@ def upsert_member(
             value = ""
         if key == "attributes" and value is None:
             value = {}
+        if key == "marketing_consent" and value is None:
+            value = False  # as on create: no consent given
         setattr(member, key, value)
     member.updated_at = utcnow()
     session.flush()
@@ -234,6 +236,20 @@ def decode_cursor(cursor: str, n: int) -> list[str]:
 encode_cursor = _encode_cursor
 
 
+def cursor_id(raw: str) -> int:
+    """A row id read from a cursor: ASCII digits within 64 bits (a larger number would
+    overflow the database driver)."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ROW_ID:
+        raise field("cursor", "is not a cursor this API returned")
+    return int(raw)
+
+
+def decode_id_cursor(cursor: str) -> int:
+    """The row id of a one-part cursor (``encode_cursor(row.id)``)."""
+    (raw,) = decode_cursor(cursor, 1)
+    return cursor_id(raw)
+
+
 def search_members(
     session: Session,
     program_id: int,
@@ -260,10 +276,7 @@ def search_members(
             )
         )
     if cursor:
-        (last_id,) = decode_cursor(cursor, 1)
-        if not last_id.isdigit():
-            raise field("cursor", "is not a cursor this API returned")
-        stmt = stmt.where(Member.id < int(last_id))
+        stmt = stmt.where(Member.id < decode_id_cursor(cursor))
     rows = list(session.scalars(stmt.order_by(Member.id.desc()).limit(limit + 1)))
     next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor

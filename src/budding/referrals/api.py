@@ -11,7 +11,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from budding.core.auth import API, API_WRITE, ApiContext
+from budding.core.db import MAX_ROW_ID
 from budding.core.errors import NotFound
+from budding.core.routing import RowId
 from budding.members import service as members
 from budding.members.schemas import MemberOut
 from budding.referrals import attribution, invites, tree, waitlist
@@ -332,7 +334,7 @@ def list_waitlist(
     ctx: ApiContext = API,
     status: str = Query("waiting", description="waiting, released, joined or removed"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_ROW_ID),
 ) -> Any:
     rows = waitlist.list_entries(
         ctx.session, ctx.program, status=status, limit=limit, offset=offset
@@ -434,7 +436,7 @@ def list_referrals(
     ctx: ApiContext = API,
     status: str | None = Query(None, description="active, held, approved or rejected"),
     limit: int = Query(100, ge=1, le=1000),
-    before: int | None = Query(None, description="referral id to page before"),
+    before: int | None = Query(None, ge=1, le=MAX_ROW_ID, description="referral id to page before"),
 ) -> Any:
     facts = attribution.list_referrals(
         ctx.session, ctx.program, status=status, limit=limit, before_id=before
@@ -443,7 +445,7 @@ def list_referrals(
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralOut)
-def get_referral(referral_id: int, ctx: ApiContext = API) -> Any:
+def get_referral(referral_id: RowId, ctx: ApiContext = API) -> Any:
     fact = attribution.get_referral(ctx.session, referral_id)
     if fact.program_id != ctx.program.id:
         from budding.referrals.errors import ReferralNotFound

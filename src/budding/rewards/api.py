@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.errors import field
+from budding.core.routing import RowId
 from budding.members import service as members
 from budding.rewards import coupons, rules, service
 from budding.rewards.schemas import (
@@ -31,10 +32,7 @@ ACTOR = "api"
 def _before_id(cursor: str | None) -> int | None:
     if not cursor:
         return None
-    (raw,) = members.decode_cursor(cursor, 1)
-    if not raw.isdigit():
-        raise field("cursor", "is not a cursor this API returned")
-    return int(raw)
+    return members.decode_id_cursor(cursor)
 
 
 @router.get("/rewards", response_model=RewardPage)
@@ -63,14 +61,14 @@ def list_rewards(
 
 
 @router.get("/rewards/{reward_id}", response_model=RewardOut)
-def get_reward(reward_id: int, ctx: ApiContext = API) -> Any:
+def get_reward(reward_id: RowId, ctx: ApiContext = API) -> Any:
     reward = service.get_reward(ctx.session, ctx.program, reward_id)
     return service.rewards_out(ctx.session, ctx.program, [reward])[0]
 
 
 @router.post("/rewards/{reward_id}/approve", response_model=RewardOut)
 def approve_reward(
-    reward_id: int, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE
+    reward_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE
 ) -> Any:
     """Issue a pending or held reward now. 409 when it was rejected or reversed, or its
     coupon pool is empty."""
@@ -80,7 +78,9 @@ def approve_reward(
 
 
 @router.post("/rewards/{reward_id}/reject", response_model=RewardOut)
-def reject_reward(reward_id: int, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE) -> Any:
+def reject_reward(
+    reward_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE
+) -> Any:
     """Refuse a pending or held reward; an issued one is reversed (compensating entries)."""
     reason = body.reason if body else ""
     reward = service.reject_reward(ctx.session, ctx.program, reward_id, actor=ACTOR, reason=reason)
@@ -105,20 +105,20 @@ def create_rule(body: RuleIn, ctx: ApiContext = API_WRITE) -> Any:
 
 
 @router.get("/reward-rules/{rule_id}", response_model=RuleOut)
-def get_rule(rule_id: int, ctx: ApiContext = API) -> Any:
+def get_rule(rule_id: RowId, ctx: ApiContext = API) -> Any:
     return rules.rule_out(
         ctx.session, ctx.program, rules.get_rule(ctx.session, ctx.program, rule_id)
     )
 
 
 @router.patch("/reward-rules/{rule_id}", response_model=RuleOut)
-def update_rule(rule_id: int, body: RulePatch, ctx: ApiContext = API_WRITE) -> Any:
+def update_rule(rule_id: RowId, body: RulePatch, ctx: ApiContext = API_WRITE) -> Any:
     rule = rules.update_rule(ctx.session, ctx.program, rule_id, body)
     return rules.rule_out(ctx.session, ctx.program, rule)
 
 
 @router.delete("/reward-rules/{rule_id}", status_code=204)
-def archive_rule(rule_id: int, ctx: ApiContext = API_WRITE) -> Response:
+def archive_rule(rule_id: RowId, ctx: ApiContext = API_WRITE) -> Response:
     """Archive the rule: it pays nothing more; rewards it paid stay."""
     rules.archive_rule(ctx.session, ctx.program, rule_id)
     return Response(status_code=204)

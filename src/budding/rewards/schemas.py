@@ -48,7 +48,13 @@ class RuleIn(BaseModel):
     @field_validator("payload")
     @classmethod
     def _payload(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(v)) > MAX_PAYLOAD_BYTES:
+        try:
+            encoded = orjson.dumps(v)
+        except orjson.JSONEncodeError:
+            # It goes into the reward's webhook as is (orjson): an integer beyond 64 bits
+            # (a TypeError, which pydantic does not turn into a field error) was a 500.
+            raise ValueError("must be JSON with integers within 64 bits") from None
+        if len(encoded) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"must be at most {MAX_PAYLOAD_BYTES} bytes as JSON")
         return v
 

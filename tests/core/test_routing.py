@@ -1,0 +1,80 @@
+"""Numbers a request carries into the database: row ids in paths and queries, ids inside
+cursors. Ids are 64-bit; a larger number (of either sign) overflowed SQLite's driver (a 500) where it
+should name the field."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+HUGE = 2**64
+
+
+def _api_operations(client: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    spec = client.get("/api/v1/openapi.json").json()
+    return [
+        (method, path, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def _integer(param: dict[str, Any]) -> bool:
+    schema = param.get("schema", {})
+    options = schema.get("anyOf", [schema])
+    return any(o.get("type") == "integer" for o in options)
+
+
+def _fill(path: str, op: dict[str, Any], value: object) -> str:
+    for p in op.get("parameters", []):
+        if p["in"] == "path":
+            path = path.replace("{" + p["name"] + "}", str(value if _integer(p) else "x"))
+    return path
+
+
+def _assert_names(r: Any, name: str) -> None:
+    assert r.status_code < 500, r.text
+    if r.status_code == 422:
+        assert name in r.json()["error"]["fields"], r.text
+
+
+def test_huge_integer_path_ids_name_the_field(client: Any, program: Any) -> None:
+    tried = 0
+    for method, path, op in _api_operations(client):
+        ints = [p["name"] for p in op.get("parameters", []) if p["in"] == "path" and _integer(p)]
+        if not ints:
+            continue
+        tried += 1
+        for value in (HUGE, -HUGE):
+            r = client.request(method, _fill(path, op, value), json={})
+            assert r.status_code in (404, 422), (method, path, r.text)
+            _assert_names(r, ints[0])
+    assert tried >= 10
+
+
+def test_huge_integer_query_parameters_name_the_field(client: Any, program: Any) -> None:
+    for method, path, op in _api_operations(client):
+        for p in op.get("parameters", []):
+            if p["in"] == "query" and _integer(p):
+                for value in (HUGE, -HUGE):
+                    r = client.request(method, _fill(path, op, 1), params={p["name"]: value})
+                    assert r.status_code < 500, (method, path, p["name"], r.text)
+                    _assert_names(r, p["name"])
+
+
+@pytest.mark.parametrize(
+    "raw", [str(HUGE), "²", f"2026-01-01T00:00:00+00:00|{HUGE}", "2026-01-01T00:00:00+00:00|²"]
+)
+def test_cursors_with_numbers_out_of_range_name_the_field(
+    client: Any, program: Any, raw: str
+) -> None:
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    client.post("/api/v1/members", json={"external_id": "u1"})
+    for method, path, op in _api_operations(client):
+        if method == "get" and any(p["name"] == "cursor" for p in op.get("parameters", [])):
+            r = client.get(_fill(path, op, 1).replace("/x/", "/u1/"), params={"cursor": cursor})
+            assert r.status_code == 422, (path, r.text)
+            assert "cursor" in r.json()["error"]["fields"], (path, r.text)
