@@ -80,6 +80,7 @@ def test_seeds_table_and_errors(edges: Path, attributes: Path) -> None:
 def test_options_are_named_in_errors(edges: Path, tmp_path: Path) -> None:
     for args, option in (
         (["seeds", str(edges), "--ell", "0"], "--ell"),
+        (["seeds", str(edges), "--epsilon", "1e-320"], "--epsilon"),
         (["simulate", str(edges), "--seeds", "a0", "--launch-cost", "0"], "--launch-cost"),
         (["simulate", str(edges), "--seeds", ""], "--seeds"),
         (["rank", str(edges), "--groups", str(tmp_path / "none.csv")], "--groups"),
@@ -150,3 +151,27 @@ def test_simulate_errors(edges: Path) -> None:
     assert none.exit_code == 2 and "exactly one of" in none.output
     unknown = runner.invoke(app, ["simulate", str(edges), "--seeds", "zz"])
     assert unknown.exit_code == 2 and "zz" in unknown.output
+
+
+def test_side_files_that_are_not_utf8_are_named(edges: Path, tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy.csv"  # saved by a Korean Excel: CP949, not UTF-8
+    legacy.write_bytes("id,lang\na0,한국어\n".encode("cp949"))
+    for args, option in (
+        (["seeds", str(edges), "--target", "lang=ko", "--attributes", str(legacy)], "--attributes"),
+        (["rank", str(edges), "--groups", str(legacy)], "--groups"),
+        (["simulate", str(edges), "--seeds-file", str(legacy)], "--seeds-file"),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert isinstance(result.exception, SystemExit)  # no traceback
+        flat = "".join(result.output.split())  # the console wraps long paths
+        assert f"error:{option}:{legacy}isnotUTF-8text" in flat, result.output
+
+
+def test_attributes_saved_with_a_byte_order_mark(edges: Path, tmp_path: Path) -> None:
+    long = tmp_path / "long.csv"  # Excel's "CSV UTF-8": a BOM before the header
+    long.write_bytes("id,attr,value\nb1,언어,es\nb2,언어,es\n".encode("utf-8-sig"))
+    out = run(
+        "seeds", str(edges), "--k", "1", "--allowed", "언어=es", "--attributes", str(long), "--json"
+    )
+    assert out["seeds"][0] in {"b1", "b2"}

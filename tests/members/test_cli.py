@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -76,3 +77,23 @@ def test_settings_turn_auto_create_off(program, tmp_path: Path) -> None:  # type
     result = runner.invoke(app, ["events", "import", str(path), "--program", "acme"])
     assert result.exit_code == 1 and "unknown member" in result.output
     assert _members(program.id) == {}
+
+
+def test_csv_that_is_not_utf8_is_refused_whole(program: Any, tmp_path: Path) -> None:
+    path = tmp_path / "members.csv"
+    path.write_bytes("external_id,name\nann,Ann\nminji,김민지\n".encode("cp949"))
+    for command in ("members", "events"):
+        result = runner.invoke(app, [command, "import", str(path), "--program", "acme"])
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit)  # no traceback
+        assert "file: line 3 is not UTF-8 text" in result.output
+    assert _members(program.id) == {}  # nothing imported, not even the good first row
+
+
+def test_csv_saved_with_a_byte_order_mark(program: Any, tmp_path: Path) -> None:
+    path = tmp_path / "members.csv"  # Excel's "CSV UTF-8" starts with a BOM
+    path.write_bytes("external_id,name\nminji,김민지\nwei,王伟\n".encode("utf-8-sig"))
+    result = runner.invoke(app, ["members", "import", str(path), "--program", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "created 2, updated 0, rejected 0" in result.output
+    assert _members(program.id) == {"minji": "김민지", "wei": "王伟"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from budding.core.cli import app
@@ -159,3 +161,32 @@ def test_fraud_commands(program) -> None:  # type: ignore[no-untyped-def]
     assert r.exit_code == 0, r.output
     result = json.loads(r.output)
     assert set(result) >= {"self_email", "ring", "any"}
+
+
+def test_fraud_evaluate_refuses_negative_counts(database_url: str) -> None:
+    for option in ("--honest", "--per-check"):
+        r = runner.invoke(app, ["fraud", "evaluate", option, "-5"])
+        assert r.exit_code == 2 and f"Invalid value for '{option}'" in r.output, r.output
+
+
+def test_fraud_evaluate_leaves_no_checkpoint_behind(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scratch database's folder is removed only once its WAL checkpoints have run: a
+    checkpoint still running then failed with 'disk I/O error' and printed a traceback."""
+    import time
+
+    from budding.core import db
+    from budding.fraud.scenarios import evaluate_in_scratch
+
+    slow = db.WalCheckpointer._checkpoint
+
+    def slowly(self: db.WalCheckpointer, conn: Any) -> None:
+        time.sleep(0.3)
+        slow(self, conn)
+
+    monkeypatch.setattr(db, "SQLITE_CHECKPOINT_ROWS", 1)
+    monkeypatch.setattr(db.WalCheckpointer, "_checkpoint", slowly)
+    evaluate_in_scratch(honest=5, per_check=1)
+    time.sleep(0.5)  # a checkpoint left running would fail by now
+    assert not [r for r in caplog.records if "WAL checkpoint" in r.getMessage()]

@@ -94,6 +94,16 @@ def test_the_api_names_the_url_field(client: Any, strict_targets: None) -> None:
     assert r.status_code == 422 and "http" in r.json()["error"]["fields"]["url"]
 
 
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com:99999/in", "https://hooks.example.com:x/in", "http://[::1/"]
+)
+def test_a_url_that_does_not_parse_names_the_url_field(program: Any, url: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:  # was a ValueError: a traceback, a 500
+        _create(url)
+    assert set(caught.value.fields) == {"url"}
+    assert "must be an http:// or https:// URL" in caught.value.fields["url"]
+
+
 def test_a_name_resolving_to_a_private_address_is_refused(
     program: Any, strict_targets: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

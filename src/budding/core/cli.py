@@ -49,7 +49,8 @@ def cli_unit_of_work() -> Iterator[Session]:
     except BuddingError as exc:
         err_console.print(f"[red]error:[/red] {exc.message}")
         for name, reason in exc.fields.items():
-            err_console.print(f"  {name}: {reason}")
+            if exc.message != f"{name}: {reason}":  # not the message said again
+                err_console.print(f"  {name}: {reason}")
         raise typer.Exit(1) from None
 
 
@@ -87,9 +88,10 @@ def config_show() -> None:
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(
         1,
+        min=1,
         help="Worker processes: 2 on SQLite (one writes while the other validates), one per core on PostgreSQL.",
     ),
     migrate: bool = typer.Option(True, help="Apply migrations first."),
@@ -142,13 +144,13 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
 
 @app.command()
 def demo(
-    members: int = typer.Option(2000, help="Members in the demo community."),
-    days: int = typer.Option(180, help="Days of history."),
+    members: int = typer.Option(2000, min=1, help="Members in the demo community."),
+    days: int = typer.Option(180, min=1, help="Days of history."),
     seed: int = typer.Option(7, help="Random seed: the same seed builds the same community."),
     slug: str = typer.Option("demo", help="Slug of the demo program."),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Serve it when built."),
     host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8000),
+    port: int = typer.Option(8000, min=1, max=65535),
 ) -> None:
     """Build a believable demo community, print the admin login, and serve it."""
     from budding.demo.build import build_demo

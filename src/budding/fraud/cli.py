@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.core.db import MAX_ROW_ID
 
 app = typer.Typer(
     help="Fraud checks: the review queue, settings, evaluation.", no_args_is_help=True
@@ -38,10 +39,10 @@ def _table(rows: list[dict[str, object]]) -> Table:
 def review(
     program: str = PROGRAM,
     approve: list[int] = typer.Option(
-        [], "--approve", help="Approve this assessment id (repeatable)."
+        [], "--approve", min=1, max=MAX_ROW_ID, help="Approve this assessment id (repeatable)."
     ),
     reject: list[int] = typer.Option(
-        [], "--reject", help="Reject this assessment id (repeatable)."
+        [], "--reject", min=1, max=MAX_ROW_ID, help="Reject this assessment id (repeatable)."
     ),
     note: str = typer.Option("", help="Note recorded with --approve/--reject."),
 ) -> None:
@@ -147,8 +148,8 @@ def settings(
 @app.command("evaluate")
 def evaluate(
     seed: int = typer.Option(7, help="Random seed of the labelled scenarios."),
-    honest: int = typer.Option(150, help="Honest stories."),
-    per_check: int = typer.Option(20, help="Fraud stories per check."),
+    honest: int = typer.Option(150, min=0, help="Honest stories."),
+    per_check: int = typer.Option(20, min=0, help="Fraud stories per check."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Precision and recall of every check on generated labelled scenarios (scratch database)."""

@@ -603,8 +603,9 @@ def evaluate_in_scratch(
 ) -> dict[str, dict[str, float]]:
     """``evaluate_checks`` on a throw-away SQLite database (nothing touches the real one)."""
     import tempfile
+    from pathlib import Path
 
-    from budding.core.db import get_engine, unit_of_work, upgrade
+    from budding.core.db import get_engine, unit_of_work, upgrade, wal_checkpointer
     from budding.programs.service import create_program
 
     with tempfile.TemporaryDirectory(prefix="budding-fraud-eval-") as tmp:
@@ -618,3 +619,5 @@ def evaluate_in_scratch(
                 )
         finally:
             get_engine(url).dispose()
+            # before the folder goes: a checkpoint still running would fail (disk I/O error)
+            wal_checkpointer((Path(tmp) / "scratch.db").resolve()).wait()

@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from budding.influence.measures import MEASURES
+from budding.influence.measures import MEASURES, MIN_EPSILON
 
 # The engine (numpy, numba) is imported inside the commands: every `budding`
 # command imports this module to build its help, and should start fast.
@@ -178,7 +178,7 @@ def read_attributes(path: Path, option: str = "--attributes") -> dict[str, dict[
     ``option``, the command-line option that gave the file.
     """
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM is no header
             reader = csv.reader(f)
             header = [h.strip() for h in next(reader, [])]
             if len(header) < 2:
@@ -186,6 +186,8 @@ def read_attributes(path: Path, option: str = "--attributes") -> dict[str, dict[
             rows = list(reader)
     except OSError as exc:
         raise _fail(f"{option}: {exc}") from None
+    except UnicodeDecodeError:
+        raise _fail(f"{option}: {path} is not UTF-8 text") from None
     attrs: dict[str, dict[str, str]] = {}
     lower = [h.lower() for h in header]
     if lower[:3] in (["id", "attr", "value"], ["id", "attribute", "value"]):
@@ -352,7 +354,7 @@ def seeds_command(
     program: str | None = _PROGRAM,
     k: int = typer.Option(50, "--k", min=1, help="Number of seeds."),
     model: str = typer.Option("ic", "--model", help="ic | lt"),
-    epsilon: float = typer.Option(0.5, "--epsilon", help="IMM accuracy ε (0 < ε < 1)."),
+    epsilon: float = typer.Option(0.5, "--epsilon", help="IMM accuracy ε (0.01 ≤ ε < 1)."),
     ell: float = typer.Option(1.0, "--ell", help="IMM confidence: success ≥ 1 − 1/n^ℓ."),
     probability: str | None = _PROB,
     target: str | None = typer.Option(
@@ -383,8 +385,8 @@ def seeds_command(
 
     if model not in ("ic", "lt"):
         raise _fail(f"--model: '{model}' must be ic or lt")
-    if not 0 < epsilon < 1:
-        raise _fail(f"--epsilon: {epsilon} must be between 0 and 1")
+    if not MIN_EPSILON <= epsilon < 1:
+        raise _fail(f"--epsilon: {epsilon} must be at least {MIN_EPSILON} and below 1")
     if ell <= 0:
         raise _fail(f"--ell: {ell} must be positive")
     if (target or allowed) and attributes is None and program is None:
@@ -543,6 +545,8 @@ def _seed_ids(seeds: str | None, seeds_file: Path | None) -> list[str]:
             text = seeds_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise _fail(f"--seeds-file: {exc}") from None
+        except UnicodeDecodeError:
+            raise _fail(f"--seeds-file: {seeds_file} is not UTF-8 text") from None
         stripped = text.strip()
         if stripped.startswith("{"):
             try:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from budding.core.cli import cli_unit_of_work, console
+from budding.core.db import MAX_ROW_ID
 from budding.programs.service import get_program
 
 worker_app = typer.Typer(
@@ -100,7 +101,9 @@ def list_jobs(
 
 
 @jobs_app.command("show")
-def show_job(job_id: int = typer.Argument(..., help="The job's id.")) -> None:
+def show_job(
+    job_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="The job's id."),
+) -> None:
     """Print one job as JSON."""
     from budding.core import jobs
     from budding.jobs.schemas import JobOut
@@ -114,7 +117,9 @@ def show_job(job_id: int = typer.Argument(..., help="The job's id.")) -> None:
 
 
 @jobs_app.command("retry")
-def retry_job(job_id: int = typer.Argument(..., help="A failed job's id.")) -> None:
+def retry_job(
+    job_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="A failed job's id."),
+) -> None:
     """Queue a failed job again for one more attempt."""
     from budding.core import jobs
 

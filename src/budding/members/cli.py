@@ -40,7 +40,8 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     importer can name it rather than blame a missing field.
     """
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
+        # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of the first column
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             for n, row in enumerate(csv.DictReader(fh), start=2):
                 record: dict[str, Any] = {}
                 for key, value in row.items():
@@ -77,8 +78,22 @@ def _unreadable(line: int, why: str, progress: Progress, task: TaskID) -> int:
 
 
 def _count_lines(path: Path) -> int:
+    """Lines in ``path``. A CSV file must be UTF-8 text throughout, checked before anything
+    is imported (a line of JSONL is rejected on its own instead)."""
+    is_csv = path.suffix.lower() == ".csv"
+    count = 0
     with path.open("rb") as fh:
-        return sum(1 for _ in fh)
+        for count, line in enumerate(fh, start=1):
+            if is_csv:
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    err_console.print(
+                        f"[red]error:[/red] file: line {count} is not UTF-8 text "
+                        "(save the CSV as UTF-8)"
+                    )
+                    raise typer.Exit(1) from None
+    return count
 
 
 def _progress() -> Progress:

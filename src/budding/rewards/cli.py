@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.core.db import MAX_ROW_ID
 
 rewards_app = typer.Typer(help="Rewards: review, rules, vesting.", no_args_is_help=True)
 coupons_app = typer.Typer(
@@ -63,8 +64,12 @@ def list_(
 @rewards_app.command("review")
 def review(
     program: str = PROGRAM,
-    approve: list[int] = typer.Option([], "--approve", help="Approve this reward id (repeatable)."),
-    reject: list[int] = typer.Option([], "--reject", help="Reject this reward id (repeatable)."),
+    approve: list[int] = typer.Option(
+        [], "--approve", min=1, max=MAX_ROW_ID, help="Approve this reward id (repeatable)."
+    ),
+    reject: list[int] = typer.Option(
+        [], "--reject", min=1, max=MAX_ROW_ID, help="Reject this reward id (repeatable)."
+    ),
     reason: str = typer.Option("", help="Reason recorded with --approve/--reject."),
 ) -> None:
     """Review held and pending rewards: one by one, or directly with --approve/--reject ID."""
@@ -196,7 +201,9 @@ def add_rule(
 
 
 @rewards_app.command("rule-archive")
-def archive_rule(rule_id: int, program: str = PROGRAM) -> None:
+def archive_rule(
+    rule_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID), program: str = PROGRAM
+) -> None:
     """Archive a rule: it pays nothing more; rewards it paid stay."""
     from budding.programs.service import get_program
     from budding.rewards import rules

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.core.db import MAX_ROW_ID
 from budding.programs.service import get_program
 
 app = typer.Typer(help="Webhooks: signed event deliveries to your endpoints.", no_args_is_help=True)
@@ -63,7 +64,9 @@ def list_(program: str = PROGRAM) -> None:
 
 @app.command("update")
 def update(
-    webhook_id: int = typer.Argument(..., help="The endpoint's id, as listed."),
+    webhook_id: int = typer.Argument(
+        ..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed."
+    ),
     program: str = PROGRAM,
     url: str | None = typer.Option(None, help="A new http(s) URL."),
     event: list[str] | None = typer.Option(
@@ -92,7 +95,9 @@ def update(
 
 @app.command("rotate-secret")
 def rotate_secret(
-    webhook_id: int = typer.Argument(..., help="The endpoint's id, as listed."),
+    webhook_id: int = typer.Argument(
+        ..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed."
+    ),
     program: str = PROGRAM,
     keep_previous: int = typer.Option(
         0,
@@ -131,7 +136,9 @@ def rotate_secret(
 
 @app.command("remove")
 def remove(
-    webhook_id: int = typer.Argument(..., help="The endpoint's id, as listed."),
+    webhook_id: int = typer.Argument(
+        ..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed."
+    ),
     program: str = PROGRAM,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
@@ -147,7 +154,8 @@ def remove(
 
 @app.command("test")
 def test(
-    webhook_id: int = typer.Argument(..., help="The endpoint's id."), program: str = PROGRAM
+    webhook_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="The endpoint's id."),
+    program: str = PROGRAM,
 ) -> None:
     """Send a webhook.test event to an endpoint (a worker delivers it)."""
     from budding.webhooks import service
@@ -162,7 +170,9 @@ def test(
 def deliveries(
     program: str = PROGRAM,
     status: str = typer.Option("", help="pending, delivered or failed."),
-    webhook: int | None = typer.Option(None, help="Only this endpoint's deliveries."),
+    webhook: int | None = typer.Option(
+        None, min=1, max=MAX_ROW_ID, help="Only this endpoint's deliveries."
+    ),
     event: str = typer.Option("", help="Only this event type."),
     limit: int = typer.Option(50, min=1, max=500),
 ) -> None:

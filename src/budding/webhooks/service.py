@@ -96,7 +96,11 @@ def check_url(url: str) -> str:
     """A clean endpoint URL, or ``ValidationFailed`` naming the ``url`` field: http(s)
     only, and (see ``budding.webhooks.targets``) not an internal address."""
     value = url.strip()
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port past 65535 or not a number raises ValueError
+    except ValueError:
+        raise field("url", "must be an http:// or https:// URL with a host (and port)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise field("url", "must be an http:// or https:// URL with a host")
     if len(value) > 2000:

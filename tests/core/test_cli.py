@@ -1,0 +1,72 @@
+"""The ``budding`` command line's own commands: bad options are refused with one clear
+line, never a traceback, before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from budding.core.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["serve", "--port", "99999", "--no-migrate"], "--port"),
+        (["serve", "--port", "0", "--no-migrate"], "--port"),
+        (["serve", "--workers", "0", "--no-migrate"], "--workers"),
+        (["demo", "--no-serve", "--members", "-5"], "--members"),
+        (["demo", "--no-serve", "--days", "0"], "--days"),
+        (["demo", "--members", "5", "--days", "2", "--port", "70000"], "--port"),
+    ],
+)
+def test_out_of_range_options_are_refused(
+    args: list[str], option: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the server must not start")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_field_error_is_printed_once(database_url: str) -> None:
+    result = runner.invoke(app, ["program", "create", "Bad_Slug", "--name", "X"])
+    assert result.exit_code == 1
+    assert "error: slug: use 1-64 lowercase letters" in result.output
+    assert result.output.count("use 1-64 lowercase letters") == 1, result.output
+
+
+HUGE = str(2**70)  # past a 64-bit row id: overflowed the database driver (a traceback)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["jobs", "show", HUGE],
+        ["jobs", "retry", HUGE],
+        ["webhooks", "update", HUGE, "-p", "acme", "--description", "x"],
+        ["webhooks", "rotate-secret", HUGE, "-p", "acme", "--yes"],
+        ["webhooks", "remove", HUGE, "-p", "acme", "--yes"],
+        ["webhooks", "test", HUGE, "-p", "acme"],
+        ["webhooks", "deliveries", "-p", "acme", "--webhook", HUGE],
+        ["rewards", "review", "-p", "acme", "--approve", HUGE],
+        ["rewards", "review", "-p", "acme", "--reject", HUGE],
+        ["rewards", "rule-archive", HUGE, "-p", "acme"],
+        ["fraud", "review", "-p", "acme", "--approve", HUGE],
+        ["fraud", "review", "-p", "acme", "--reject", HUGE],
+    ],
+)
+def test_ids_past_64_bits_are_refused(args: list[str], program: object) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    flat = " ".join(result.output.replace("│", " ").split())
+    assert "Invalid value for" in flat and "less than or equal to" in flat, result.output
