@@ -72,3 +72,19 @@ def test_settings_page(anon_client, program) -> None:  # type: ignore[no-untyped
     assert r.status_code == 422 and "field-error" in r.text
     with unit_of_work() as session:
         assert service.fraud_settings(get_program(session, "acme")).ring_min_size == 5
+
+
+def test_queue_shows_no_bare_at_sign_without_a_domain(anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """An assessment kept without its e-mail domain (erased, or a signup with no address)
+    showed a lone "@" under the member."""
+    from budding.fraud.models import FraudAssessment
+
+    staff_client(anon_client)
+    found = _flag("acme", "a@yopmail.com")
+    with unit_of_work() as session:
+        row = session.get(FraudAssessment, found)
+        assert row is not None
+        row.email_domain = ""
+    page = anon_client.get("/admin/acme/fraud")
+    assert page.status_code == 200
+    assert ">@<" not in page.text.replace(" ", "")

@@ -286,3 +286,43 @@ def test_fission_tree_reset_clears_the_search(browser, base_url) -> None:
         page.wait_for_function("document.getElementById('tree-status').textContent === ''")
     finally:
         context.close()
+
+
+def test_portal_lists_have_no_bullets_and_the_place_stands_out(browser, base_url) -> None:
+    """The welcome page's invite codes and the waitlist page's history are ``ul.plain``,
+    styled only inside the share kit: they showed bullets, and each code's "Copy invite
+    link" button took a full-width line; the waitlist place (``p.big``) was body text."""
+    from budding.core.auth import MEMBER_COOKIE, member_cookie_value
+    from budding.referrals import waitlist
+
+    make_program("acme", name="Acme Coffee")
+    set_settings("acme", mode="invite_only", invite_quota=3)
+    with unit_of_work() as s:
+        program = get_program(s, "acme")
+        ann, _ = members.upsert_member(s, program, {"external_id": "ann", "name": "Ann"})
+        service.issue_invites(s, program, ann, 2)
+        cookie = member_cookie_value(program.id, ann.id)
+        joined = waitlist.join_waitlist(s, program, "wait@example.com", send_confirmation=False)
+        token = waitlist.status_token(joined.entry)
+    context = browser.new_context(**PHONE, locale="en-US")
+    host = base_url.split("//", 1)[1].split(":", 1)[0]
+    context.add_cookies(
+        [{"name": MEMBER_COOKIE, "value": cookie, "domain": host, "path": "/p/acme"}]
+    )
+    page: Any = context.new_page()
+    try:
+        page.goto(f"{base_url}/p/acme/welcome")
+        codes = page.locator("[data-testid=welcome-codes]")
+        assert codes.locator("li").count() == 2
+        assert codes.evaluate("e => getComputedStyle(e).listStyleType") == "none"
+        copy = codes.locator("button").first.bounding_box()
+        assert copy["width"] < 390 / 2, copy
+
+        page.goto(f"{base_url}/p/acme/waitlist/me?t={token}")
+        history = page.locator("[data-testid=waitlist-history]")
+        assert history.evaluate("e => getComputedStyle(e).listStyleType") == "none"
+        size = "e => parseFloat(getComputedStyle(e).fontSize)"
+        place = page.locator("[data-testid=waitlist-position]").evaluate(size)
+        assert place > page.locator("main p.muted").last.evaluate(size) * 1.3
+    finally:
+        context.close()

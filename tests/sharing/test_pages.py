@@ -353,3 +353,20 @@ def test_a_widget_script_without_its_title_line_fails_loudly(monkeypatch, tmp_pa
             pages._widget_script_in("ko")
     finally:
         pages._widget_script_in.cache_clear()
+
+
+def test_each_share_buttons_badge_is_its_labels_first_letter(portal, ann) -> None:
+    """The copy button reads "Copy message" but took its badge from the channel's label
+    ("Copy link"): in Korean "메시지 복사" wore "링", the badge of 링크드인 (LinkedIn)."""
+    import re
+
+    for locale in ("en", "ko", "es", "id", "zh-Hans"):
+        html = portal.get("/p/acme/invite", headers={"accept-language": locale}).text
+        buttons = re.findall(
+            r'data-testid="share-([a-z_]+)"><span class="dot" aria-hidden="true">(.)</span>([^<]+)<',
+            html,
+        )
+        assert buttons, locale
+        for channel, dot, label in buttons:
+            if dot != "@":  # tell a friend: an e-mail sign, not a letter
+                assert dot == label.strip()[:1], (locale, channel, dot, label)
