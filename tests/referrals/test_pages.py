@@ -54,6 +54,10 @@ def test_invite_only_launch_in_the_browser(client, anon_client, program) -> None
         follow_redirects=False,
     )
     assert r.status_code == 303
+    # the member's own code reads the same on this page as in the share kit
+    welcome = anon_client.get("/p/acme/welcome").text
+    assert "Ready to share" in welcome and "Available" not in welcome
+    assert "Ready to share" in anon_client.get("/p/acme/invite").text
     bob = client.get("/api/v1/members/bob@example.com/invites").json()
     assert bob["issued"] == 1 and bob["left"] == 1
     tree = client.get("/api/v1/fission-tree", params={"root": "ann"}).json()

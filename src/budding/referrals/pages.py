@@ -59,11 +59,17 @@ WAITLIST_REASONS = {
     "released": N_("Released: you received an invitation"),
     "joined_program": N_("Joined"),
 }
-INVITE_STATUSES = {
+INVITE_STATUSES = {  # the staff's words
     "available": N_("Available"),
     "used": N_("Used"),
     "expired": N_("Expired"),
     "revoked": N_("Revoked"),
+}
+MEMBER_INVITE_STATUSES = {  # a member's own codes, here and in the share kit
+    "available": N_("Ready to share"),
+    "used": N_("Used by a friend"),
+    "expired": N_("No longer valid"),
+    "revoked": N_("Cancelled"),
 }
 REFUSALS = {
     "invite_not_found": N_("This invite code does not exist. Check it and try again."),
@@ -284,7 +290,7 @@ def welcome(pctx: PortalContext = MEMBER) -> Response:
         link=referral_url(pctx.program, code),
         summary=summary,
         inviter=inviter,
-        statuses=INVITE_STATUSES,
+        statuses=MEMBER_INVITE_STATUSES,
     )
 
 

@@ -22,6 +22,7 @@ from budding.core.errors import BuddingError, NotFound, field, from_pydantic
 from budding.core.i18n import N_, gettext
 from budding.core.templating import render
 from budding.members.portal import MEMBER, PortalContext
+from budding.referrals.pages import MEMBER_INVITE_STATUSES
 from budding.sharing import channels as ch
 from budding.sharing import funnel, qr, service, sources, virality
 from budding.sharing.schemas import (
@@ -48,12 +49,6 @@ ASSETS = {
 }
 CODE_RE = re.compile(r"^[0-9A-Z]{8,16}$")
 LINK_CHANNELS = set(ch.CHANNEL_KEYS) | set(ch.EXTRA_LINK_CHANNELS)
-CODE_STATUSES = {
-    "available": N_("Ready to share"),
-    "used": N_("Used by a friend"),
-    "expired": N_("No longer valid"),
-    "revoked": N_("Cancelled"),
-}
 REWARD_KINDS = {
     "points": N_("%(amount)s points"),
     "coupon": N_("A coupon"),
@@ -210,7 +205,7 @@ def invite_context(pctx: PortalContext) -> dict[str, Any]:
         "qr_svg": f"{pctx.base_path}/invite/qr.svg",
         "qr_png_download": kit.qr.png.replace("?ch=qr", "?ch=qr&download=1&scale=12"),
         "wechat_qr": f"/share/{pctx.program.slug}/qr/{kit.code}.svg?ch=wechat",
-        "code_statuses": CODE_STATUSES,
+        "code_statuses": MEMBER_INVITE_STATUSES,
     }
 
 
