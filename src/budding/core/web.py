@@ -27,6 +27,7 @@ from budding.core.db import get_engine
 from budding.core.errors import BuddingError, MalformedJson, pydantic_reason
 from budding.core.metrics import LATENCY, REQUESTS, exposition
 from budding.core.plugins import capability_modules
+from budding.core.routing import HEAD_SCOPE_KEY
 from budding.core.templating import render
 
 log = logging.getLogger("budding")
@@ -133,16 +134,23 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         status = 500
+        method: str = scope["method"]
+        # FastAPI's routes answer GET only; HEAD (monitors, link checkers) is that GET
+        # without its body, headers and Content-Length included (RFC 9110 §9.3.2)
+        head = method == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET", HEAD_SCOPE_KEY: True}
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 add_security_headers(MutableHeaders(scope=message))
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         headers = Headers(scope=scope)
-        method: str = scope["method"]
         started = time.perf_counter()
         # a refused request is answered here, and counted like any other (route "unmatched")
         answer = self._refusal(scope, headers) or self.app

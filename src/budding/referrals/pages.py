@@ -17,6 +17,7 @@ from budding.core.auth import MEMBER_COOKIE, STAFF, StaffContext
 from budding.core.config import get_settings
 from budding.core.errors import BuddingError, NotFound, ValidationFailed
 from budding.core.i18n import N_, gettext
+from budding.core.routing import is_head_request
 from budding.core.templating import render
 from budding.members import service as members
 from budding.members.portal import MEMBER, PORTAL, PortalContext, member_session_cookie
@@ -99,6 +100,8 @@ async def referral_redirect(code: str, request: Request) -> Response:
     follows the link consumes nothing. The click is committed (with other
     concurrent clicks, in one transaction) before the redirect is sent.
     """
+    if is_head_request(request):  # a link checker's HEAD records no click
+        return Response(status_code=405, headers={"allow": "GET"})
     key = normalise_code(code)
     click_writer = writer()
     target = await click_writer.resolve(key) if key else None
