@@ -151,6 +151,15 @@ def test_coupon_upload(client) -> None:  # type: ignore[no-untyped-def]
         "/api/v1/coupon-pools/x/codes", content=b"\xff\xfe", headers={"content-type": "text/csv"}
     )
     assert r.status_code == 422 and "file" in r.json()["error"]["fields"]
+    # no line holds a valid code: refused as a whole, and no empty pool is left behind
+    r = client.post(
+        "/api/v1/coupon-pools/autumn/codes",
+        content=b"bad code\n\x01\n",
+        headers={"content-type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text
+    assert "line 1" in r.json()["error"]["fields"]["file"]
+    assert "autumn" not in {p["name"] for p in client.get("/api/v1/coupon-pools").json()}
     r = client.post(
         "/api/v1/coupon-pools/bad name!/codes", content=b"A\n", headers={"content-type": "text/csv"}
     )

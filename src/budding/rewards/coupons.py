@@ -187,6 +187,10 @@ def upload_codes(
         raise field_error("file", f"holds more than {MAX_CODES_PER_UPLOAD:,} codes")
     if not parsed and not rejected:
         raise field_error("file", "holds no codes")
+    if not parsed:  # every line refused: say why, and create no empty pool
+        line, why = next(iter(rejected.items()))
+        more = f" (and {len(rejected) - 1:,} more lines)" if len(rejected) > 1 else ""
+        raise field_error("file", f"holds no valid code: line {line}: {why}{more}")
     pool = create_pool(session, program, pool_name, description)
     result = UploadResult(pool=pool, rejected=rejected)
     seen: set[str] = set()
