@@ -3,6 +3,11 @@ line, never a traceback, before anything runs."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -70,3 +75,17 @@ def test_ids_past_64_bits_are_refused(args: list[str], program: object) -> None:
     assert isinstance(result.exception, SystemExit)  # no traceback
     flat = " ".join(result.output.replace("│", " ").split())
     assert "Invalid value for" in flat and "less than or equal to" in flat, result.output
+
+
+def test_a_database_not_set_up_says_to_run_db_upgrade(tmp_path: Path) -> None:
+    """The first command on a fresh machine before ``budding db upgrade``: one clear line,
+    not SQLAlchemy's "no such table" traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUDDING_")}
+    env["BUDDING_DATA_DIR"] = str(tmp_path)
+    budding = [str(Path(sys.executable).parent / "budding")]
+    fresh = subprocess.run([*budding, "program", "list"], env=env, capture_output=True, text=True)
+    assert fresh.returncode == 1
+    assert "run `budding db upgrade`" in fresh.stderr and "Traceback" not in fresh.stderr
+    subprocess.run([*budding, "db", "upgrade"], env=env, check=True, capture_output=True)
+    ready = subprocess.run([*budding, "program", "list"], env=env, capture_output=True, text=True)
+    assert ready.returncode == 0, ready.stderr

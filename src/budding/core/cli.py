@@ -18,10 +18,11 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from budding.core.config import Settings, get_settings
-from budding.core.db import unit_of_work, upgrade
+from budding.core.db import migrations_pending, unit_of_work, upgrade
 from budding.core.errors import BuddingError
 from budding.core.plugins import capability_modules
 
@@ -185,4 +186,14 @@ def main() -> None:
         app()
     except BuddingError as exc:  # errors raised outside cli_unit_of_work
         err_console.print(f"[red]error:[/red] {exc.message}")
+        sys.exit(1)
+    except DBAPIError:
+        # most often the first command on a new machine, before its tables exist
+        if not migrations_pending():
+            raise
+        err_console.print(
+            "[red]error:[/red] the database is not set up for this version of Budding: "
+            "run `budding db upgrade` first",
+            soft_wrap=True,
+        )
         sys.exit(1)

@@ -579,6 +579,17 @@ def upgrade(url: str | None = None) -> None:
     command.upgrade(alembic_config(url), "heads")
 
 
+def migrations_pending(url: str | None = None) -> bool:
+    """Whether the database lacks migrations of this version of Budding (all of them on a
+    database never upgraded)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    with get_engine(url).connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()) != heads
+
+
 def new_revision(capability: str, message: str, depends_on: list[str] | None = None) -> str:
     """Autogenerate a migration for one capability's tables into its own Alembic branch.
 
