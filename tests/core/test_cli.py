@@ -89,3 +89,30 @@ def test_a_database_not_set_up_says_to_run_db_upgrade(tmp_path: Path) -> None:
     subprocess.run([*budding, "db", "upgrade"], env=env, check=True, capture_output=True)
     ready = subprocess.run([*budding, "program", "list"], env=env, capture_output=True, text=True)
     assert ready.returncode == 0, ready.stderr
+
+
+def test_serve_on_another_port_links_to_that_port(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Links in pages and e-mails (referral links, the share kit, sign-in links) point where
+    the server listens unless BUDDING_BASE_URL says otherwise."""
+    import uvicorn
+
+    from budding.core.config import get_settings
+
+    seen: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.append(get_settings().base_url))
+    monkeypatch.setenv("BUDDING_BASE_URL", "")  # the suite's value comes back afterwards
+    try:
+        for host in ("127.0.0.1", "0.0.0.0"):
+            monkeypatch.delenv("BUDDING_BASE_URL", raising=False)
+            get_settings.cache_clear()
+            args = ["serve", "--host", host, "--port", "8123", "--no-migrate"]
+            assert runner.invoke(app, args).exit_code == 0
+        monkeypatch.setenv("BUDDING_BASE_URL", "https://wom.example.com")
+        get_settings.cache_clear()
+        assert runner.invoke(app, ["serve", "--port", "8123", "--no-migrate"]).exit_code == 0
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert seen == ["http://127.0.0.1:8123", "http://127.0.0.1:8123", "https://wom.example.com"]

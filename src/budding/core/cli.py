@@ -102,6 +102,12 @@ def serve(
 
     if migrate:
         upgrade()
+    if get_settings().base_url == Settings.model_fields["base_url"].default:
+        # Not configured: links in pages and e-mails point where this server listens (the
+        # worker processes inherit the environment).
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        os.environ["BUDDING_BASE_URL"] = f"http://{f'[{local}]' if ':' in local else local}:{port}"
+        get_settings.cache_clear()
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(get_settings(), port))
     console.print(f"Budding is serving at [bold]http://{host}:{port}/[/bold] (admin: /admin)")
