@@ -82,6 +82,7 @@ def test_options_are_named_in_errors(edges: Path, tmp_path: Path) -> None:
         (["seeds", str(edges), "--ell", "0"], "--ell"),
         (["seeds", str(edges), "--epsilon", "1e-320"], "--epsilon"),
         (["simulate", str(edges), "--seeds", "a0", "--launch-cost", "0"], "--launch-cost"),
+        (["simulate", str(edges), "--seeds", "a0", "--runs", "100000000000"], "--runs"),
         (["simulate", str(edges), "--seeds", ""], "--seeds"),
         (["rank", str(edges), "--groups", str(tmp_path / "none.csv")], "--groups"),
     ):

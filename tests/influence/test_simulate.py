@@ -68,6 +68,10 @@ def test_interval_and_exact_run_count() -> None:
     lo, hi = r.reach.ci95
     assert lo < 11.0 < hi
     assert hi - lo == pytest.approx(2 * 1.96 * r.reach.sd / np.sqrt(1000))
+    # a run count that would not fit in memory is refused before anything is allocated
+    for runs in (0, 10**11):
+        with pytest.raises(ValueError, match="runs must be between 1 and 1,000,000"):
+            simulate(g, [0], runs)
 
 
 def test_compare_plans_side_by_side() -> None:

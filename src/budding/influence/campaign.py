@@ -30,6 +30,7 @@ from numba import njit
 
 from budding.influence._rng import chunk_state, next_float, seed_u64
 from budding.influence.graph import Graph
+from budding.influence.measures import MAX_RUNS
 from budding.influence.parallel import get_executor
 from budding.influence.probability import EdgeProbabilities, edge_probabilities
 
@@ -475,6 +476,8 @@ def simulate(
     >>> r.reach.mean, r.reach_per_step.tolist()
     (4.0, [1.0, 2.0, 3.0, 4.0])
     """
+    if not 1 <= runs <= MAX_RUNS:
+        raise ValueError(f"runs must be between 1 and {MAX_RUNS:,}, got {runs}")
     model = share or ShareModel()
     q = model.share_probability(launch_cost, reward)
     probs = (

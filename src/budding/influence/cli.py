@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from budding.influence.measures import MEASURES, MIN_EPSILON
+from budding.influence.measures import MAX_RUNS, MEASURES, MIN_EPSILON
 
 # The engine (numpy, numba) is imported inside the commands: every `budding`
 # command imports this module to build its help, and should start fast.
@@ -448,7 +448,7 @@ def simulate_command(
     seeds_file: Path | None = typer.Option(
         None, "--seeds-file", help="Seed ids, one per line (or a seeds --json output)."
     ),
-    runs: int = typer.Option(10_000, "--runs", min=1, help="Monte-Carlo runs."),
+    runs: int = typer.Option(10_000, "--runs", min=1, max=MAX_RUNS, help="Monte-Carlo runs."),
     launch_cost: list[float] = typer.Option(
         [1.0], "--launch-cost", help="Steps to share (1 = one tap); repeat to compare plans."
     ),
