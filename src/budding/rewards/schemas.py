@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -127,11 +128,24 @@ class ReviewIn(BaseModel):
     reason: str = Field("", max_length=500)
 
 
+POOL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
 class PoolIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": POOL_NAME})
     description: str = Field("", max_length=500)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # a reason a person can act on, where pydantic's pattern error quotes the regex
+        if not re.fullmatch(POOL_NAME, v):
+            raise ValueError(
+                "use letters, digits, '_', '.' and '-', starting with a letter or digit"
+            )
+        return v
 
 
 class PoolOut(BaseModel):
