@@ -149,6 +149,22 @@ def test_a_browser_gets_the_error_page_in_its_language(failing_client: Any, prog
         assert r.headers["content-type"].startswith("text/html"), status
         assert 'data-testid="error-explanation"' in r.text and details[status] in r.text
         assert 'lang="ko"' in r.text
+        assert "<details" not in r.text  # the message is in Korean too: nothing to fold away
+
+
+def test_the_systems_english_words_are_folded_away_and_marked_english(
+    anon_client: Any, program: Any
+) -> None:
+    """A domain error's message is the system's English: under a Korean page it sits in a
+    closed "details" marked lang="en" (screen readers switch voice), for support to read."""
+    r = anon_client.get("/w/acme", params={"token": "not-a-token"}, headers=BROWSER)
+    assert 400 <= r.status_code < 500 and r.headers["content-type"].startswith("text/html")
+    assert '<details class="muted small" lang="en">' in r.text
+    assert "<summary>자세한 내용</summary>" in r.text
+    english = anon_client.get(
+        "/w/acme", params={"token": "not-a-token"}, headers={**BROWSER, "Accept-Language": "en"}
+    )
+    assert "<details" not in english.text
 
 
 def test_too_large_an_api_request_keeps_its_message(client: Any) -> None:

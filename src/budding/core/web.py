@@ -57,12 +57,23 @@ def _error_body(code: str, message: str, fields: dict[str, str] | None = None) -
 
 
 def _error_response(
-    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    message_locale: str = "en",
 ) -> Response:
+    """JSON for programs, the error page for browsers. ``message_locale``: the language of
+    ``body``'s message (the system's English, unless it was translated for the reader)."""
     if _wants_json(request):
         return JSONResponse(body, status_code=status, headers=headers)
     return render(
-        request, "core/error.html", status_code=status, error=body["error"], status=status
+        request,
+        "core/error.html",
+        status_code=status,
+        error=body["error"],
+        status=status,
+        message_locale=message_locale,
     )
 
 
@@ -85,7 +96,7 @@ def _answer_in_request_language(request: Request, status: int, code: str, msgid:
     with i18n.use_locale(request_locale(request.headers)):
         body = _error_body(code, i18n.gettext(msgid))
         try:
-            return _error_response(request, status, body)
+            return _error_response(request, status, body, message_locale=i18n.get_locale())
         except Exception:  # the page itself failed to render (the 500 may be why): plain JSON
             log.exception("the error page failed to render")
             return JSONResponse(body, status_code=status)
