@@ -283,6 +283,18 @@ def _start(session: Session, program: Program, reward: Reward, gate: str) -> Non
         vest(session, reward)
 
 
+def _lock(session: Session, reward: Reward) -> None:
+    """Wait for any transaction changing the reward, then read it as it is now.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` (SQLite's single writer needs no lock). Needed
+    before choosing between transitions by the current state: under READ COMMITTED a
+    conditional ``UPDATE … WHERE status = 'issued'`` skips, without waiting, a row that
+    another transaction has issued but not yet committed, so a refund racing with an
+    approval or the vesting job reversed nothing and the reward stayed paid.
+    """
+    session.refresh(reward, with_for_update=True)
+
+
 def _transition(
     session: Session,
     reward: Reward,
@@ -513,6 +525,7 @@ def _reverse_one(
     *,
     below_milestone: bool = False,
 ) -> bool:
+    _lock(session, reward)
     now = utcnow()
     marks: dict[str, Any] = {"reversed_at": now, "below_milestone": below_milestone}
     if _transition(session, reward, ("issued",), "reversed", reason=reason, **marks):
@@ -572,6 +585,7 @@ def approve_reward(
     Approving an issued reward changes nothing; a rejected or reversed one is a conflict.
     """
     reward = get_reward(session, program, reward_id)
+    _lock(session, reward)
     if reward.status == "issued":
         return reward
     if reward.status not in OPEN_STATUSES:
@@ -599,6 +613,7 @@ def reject_reward(
     Rejecting a reward already rejected or reversed changes nothing.
     """
     reward = get_reward(session, program, reward_id)
+    _lock(session, reward)
     reason = reason.strip() or "rejected on review"
     if reward.status in ("rejected", "reversed"):
         return reward

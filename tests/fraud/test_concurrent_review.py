@@ -1,0 +1,134 @@
+"""Concurrency on PostgreSQL: reviews of one assessment decided at once, and a rejection
+racing with the vesting job. One decision wins; the rewards follow it exactly once.
+Each transaction has its own session and connection; the threads start at a barrier."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from budding.core.db import unit_of_work, utcnow
+from budding.core.errors import Conflict
+from budding.fraud import service
+from budding.programs.service import get_program
+from budding.referrals import service as referrals
+from budding.rewards import events as history
+from budding.rewards import service as rewards
+from tests.fraud.test_review import _invite, _points, _rule, held_signup  # noqa: F401
+from tests.rewards.helpers import concurrently
+
+pytestmark = pytest.mark.postgres
+
+
+def _decide(slug: str, outcome: str, assessment_id: int, actor: str) -> str:
+    with unit_of_work() as session:
+        program = get_program(session, slug)
+        decide = service.approve if outcome == "approved" else service.reject
+        try:
+            return decide(session, program, assessment_id, actor=actor).review_status
+        except Conflict as exc:
+            return f"conflict:{exc.fields.get('status')}"
+
+
+def _statuses(client: Any) -> set[str]:
+    return {r["status"] for r in client.get("/api/v1/rewards").json()["rewards"]}
+
+
+def test_approve_and_reject_the_same_assessment_at_once(
+    postgres,
+    client,
+    program,
+    held_signup,  # noqa: F811 (the fixture imported above)
+) -> None:  # type: ignore[no-untyped-def]
+    """Five approvals and five rejections of one held signup at once: one outcome is
+    recorded; its side pays (110 and 5 points, once) or takes back everything."""
+    assessment = held_signup["assessment"]
+
+    def work(i: int) -> str:
+        return _decide(program.slug, ("approved", "rejected")[i % 2], assessment, f"staff-{i}")
+
+    outcomes = Counter(concurrently(10, work))
+    winner = "approved" if outcomes["approved"] else "rejected"
+    loser = "rejected" if winner == "approved" else "approved"
+    assert outcomes == {winner: 5, f"conflict:{winner}": 5}, outcomes
+    assert loser not in outcomes
+    item = client.get(f"/api/v1/fraud/assessments/{assessment}").json()
+    assert item["review_status"] == winner
+    referral = client.get(f"/api/v1/referrals/{held_signup['referral']}").json()
+    assert referral["status"] == winner
+    if winner == "approved":
+        assert _statuses(client) == {"issued"}
+        assert _points(client, "ann") == 110 and _points(client, "bea") == 5
+    else:
+        assert _statuses(client) == {"reversed"}
+        assert _points(client, "ann") == 0 and _points(client, "bea") == 0
+    with unit_of_work() as session:
+        for row in client.get("/api/v1/rewards").json()["rewards"]:
+            issued = [e for e in history.history(session, row["id"]) if e.type == "issued"]
+            assert len(issued) == (1 if winner == "approved" else 0)
+
+
+def test_rejection_while_two_workers_vest_the_reward(postgres, client, program) -> None:  # type: ignore[no-untyped-def]
+    """A flagged (not held) signup's vesting reward: two job workers vest it while a
+    reviewer rejects the signup. Whatever the order, the points end taken back."""
+    with unit_of_work() as session:
+        service.update_settings(
+            session, get_program(session, program.slug), {"checks": {"self_device": "flag"}}
+        )
+    _rule(
+        program,
+        name="Referrer signup",
+        side="referrer",
+        trigger="signup",
+        kind="points",
+        amount=10,
+        vesting_days=14,
+    )
+    rounds = 6
+    cases = []
+    for n in range(rounds):
+        owner, friend, device = f"ann{n}", f"bea{n}", f"d{n}"
+        code = _invite(client, owner)
+        login = {
+            "id": f"login-{n}",
+            "type": "login",
+            "member": owner,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "properties": {"device": device},
+        }
+        assert client.post("/api/v1/events", json={"events": [login]}).json()["accepted"] == 1
+        r = client.post(
+            f"/api/v1/invites/{code}/redeem",
+            json={"external_id": friend, "email": f"{friend}@example.net", "device": device},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["referral"]["status"] == "active"
+        (reward,) = client.get("/api/v1/rewards", params={"member": owner}).json()["rewards"]
+        assert reward["status"] == "pending"
+        queue = client.get("/api/v1/fraud/assessments").json()["assessments"]
+        (mine,) = [a for a in queue if a["member"] == friend]
+        assert mine["action"] == "flag"
+        cases.append((owner, reward["id"], mine["id"], r.json()["referral"]["id"]))
+
+    later = utcnow() + timedelta(days=15)
+
+    def work(i: int) -> str:
+        _, reward_id, assessment_id, _ = cases[i // 3]
+        if i % 3 == 2:
+            return _decide(program.slug, "rejected", assessment_id, "staff")
+        with unit_of_work() as session:  # a worker running rewards.vest_reward
+            return rewards.vest_by_id(session, reward_id, now=later)
+
+    outcomes = concurrently(3 * rounds, work)
+    assert set(outcomes[2::3]) == {"rejected"}, outcomes
+    for owner, reward_id, _, referral_id in cases:
+        assert _points(client, owner) == 0, (owner, outcomes)
+        with unit_of_work() as session:
+            prog = get_program(session, program.slug)
+            assert rewards.get_reward(session, prog, reward_id).status == "reversed"
+            assert referrals.get_referral(session, referral_id).status == "rejected"
+            issued = [e for e in history.history(session, reward_id) if e.type == "issued"]
+            assert len(issued) <= 1
