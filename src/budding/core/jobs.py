@@ -837,6 +837,24 @@ def list_jobs(
     return list(session.scalars(query.order_by(JobRecord.id.desc()).limit(limit)))
 
 
+def forget_job_texts(session: Session, dedupe_keys: Sequence[str]) -> int:
+    """Clear what the jobs enqueued with these ``dedupe_key``s recorded in words (``error``,
+    ``message``, ``result``), for a member's erasure: an error may quote personal data (a
+    mail server's refusal names the recipient). The jobs stay, with their status. Returns
+    how many were cleared."""
+    cleared = 0
+    keys = list(dict.fromkeys(dedupe_keys))
+    for start in range(0, len(keys), 500):
+        result = session.execute(
+            update(JobRecord)
+            .where(JobRecord.dedupe_key.in_(keys[start : start + 500]))
+            .values(error=None, message="", result=None)
+            .execution_options(synchronize_session=False)
+        )
+        cleared += int(getattr(result, "rowcount", 0) or 0)
+    return cleared
+
+
 def retry_job(session: Session, job_id: int, program_id: int | None = None) -> JobRecord:
     """Queue a failed job again for one more attempt (handed over after commit)."""
     record = get_job(session, job_id, program_id)

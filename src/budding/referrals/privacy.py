@@ -3,14 +3,16 @@
 Erasure keeps the tree's shape (the referral rows, which aggregates and the
 other members' trees need) but forgets what identifies the person: their
 waitlist e-mail, and the hashed IP and user agent of the clicks that brought
-them in. Their referral code no longer credits them.
+them in: every click of the browser (``ReferralClick.visitor``) that made the click
+their signup or waitlist entry was credited to, which the export lists too. Their
+referral code no longer credits them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from budding.members.models import Member
@@ -20,8 +22,33 @@ from budding.referrals.models import (
     Referral,
     ReferralClick,
     ReferralCode,
+    WaitlistEntry,
 )
 from budding.referrals.waitlist import entry_export, erase_entries
+
+
+def _own_clicks(member: Member) -> Select[int]:
+    """The ids of the clicks of the member's browser(s): the clicks their referral or
+    waitlist entry was credited to, and every other click of the same ``visitor``. Runs
+    before the waitlist entries lose the e-mail they are found by."""
+    credited = select(Referral.click_id).where(
+        Referral.referee_member_id == member.id, Referral.click_id.is_not(None)
+    )
+    email = member.email
+    entries = WaitlistEntry.member_id == member.id
+    if email:
+        entries = entries | (WaitlistEntry.email == email)
+    on_waitlist = select(WaitlistEntry.click_id).where(
+        WaitlistEntry.program_id == member.program_id,
+        WaitlistEntry.click_id.is_not(None),
+        entries,
+    )
+    visitors = select(ReferralClick.visitor).where(
+        ReferralClick.id.in_(credited.union(on_waitlist))
+    )
+    return select(ReferralClick.id).where(
+        ReferralClick.program_id == member.program_id, ReferralClick.visitor.in_(visitors)
+    )
 
 
 def export(session: Session, member: Member) -> dict[str, Any]:
@@ -67,22 +94,34 @@ def export(session: Session, member: Member) -> dict[str, Any]:
             for g in session.scalars(select(InviteGrant).where(InviteGrant.member_id == member.id))
         ],
         "waitlist": entry_export(session, member.program_id, member.email, member.id),
+        # The IP address is stored only as a keyed hash: it is not exported.
+        "clicks": [
+            {
+                "clicked_at": c.clicked_at.isoformat(),
+                "channel": c.channel,
+                "user_agent": c.user_agent,
+            }
+            for c in session.scalars(
+                select(ReferralClick)
+                .where(ReferralClick.id.in_(_own_clicks(member)))
+                .order_by(ReferralClick.clicked_at, ReferralClick.id)
+            )
+        ],
     }
 
 
 def erase(session: Session, member: Member) -> None:
-    # Erasers run in capability-name order, so the members capability may have cleared
-    # the e-mail already: waitlist entries are found by member id as well.
+    # The clicks first: their waitlist entries are found by e-mail too.
+    click_ids = list(session.scalars(_own_clicks(member)))
+    for start in range(0, len(click_ids), 500):
+        session.execute(
+            update(ReferralClick)
+            .where(ReferralClick.id.in_(click_ids[start : start + 500]))
+            .values(ip_hash="", user_agent="")
+            .execution_options(synchronize_session=False)
+        )
+    # Waitlist entries are found by member id as well as by e-mail.
     erase_entries(session, member.program_id, member.email, member.id)
-    click_ids = select(Referral.click_id).where(
-        Referral.referee_member_id == member.id, Referral.click_id.is_not(None)
-    )
-    session.execute(
-        update(ReferralClick)
-        .where(ReferralClick.id.in_(click_ids))
-        .values(ip_hash="", user_agent="")
-        .execution_options(synchronize_session=False)
-    )
     # The code stops pointing at the person: its link still redirects, credits nobody,
     # and the clicks it had keep the program's counts.
     session.execute(

@@ -7,8 +7,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from budding.core import jobs
 from budding.members.models import Member
 from budding.sharing.models import ShareStep, TellAFriendMail
+from budding.sharing.service import tell_a_friend_job_key
 
 
 def export(session: Session, member: Member) -> dict[str, Any]:
@@ -39,8 +41,13 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
-    """Drop the member's words and any friend's address still waiting; the funnel steps
-    (no personal data) stay so that aggregates do not change."""
+    """Drop the member's words and any friend's address still waiting, also where a mail
+    server's refusal quoted it in the sending job's error; the funnel steps (no personal
+    data) stay so that aggregates do not change."""
+    mail_ids = session.scalars(
+        select(TellAFriendMail.id).where(TellAFriendMail.member_id == member.id)
+    )
+    jobs.forget_job_texts(session, [tell_a_friend_job_key(i) for i in mail_ids])
     session.execute(
         update(TellAFriendMail)
         .where(TellAFriendMail.member_id == member.id)

@@ -587,10 +587,15 @@ def tell_a_friend(
         "sharing.deliver_tell_a_friend",
         {"mail_id": mail_id},
         program_id=program.id,
-        dedupe_key=f"sharing.tell_a_friend.{mail_id}",
+        dedupe_key=tell_a_friend_job_key(mail_id),
     )
     sent = sends_today(session, member)
     return mail, sent, max(0, limit - sent)
+
+
+def tell_a_friend_job_key(mail_id: int) -> str:
+    """The ``dedupe_key`` of the job that sends tell-a-friend e-mail ``mail_id``."""
+    return f"sharing.tell_a_friend.{mail_id}"
 
 
 def compose_tell_a_friend(session: Session, mail: TellAFriendMail) -> Any:
@@ -637,6 +642,7 @@ def deliver_tell_a_friend(mail_id: int) -> str:
             update(TellAFriendMail)
             .where(
                 TellAFriendMail.id == mail_id,
+                TellAFriendMail.recipient.is_not(None),  # None: given up on, or erased
                 TellAFriendMail.status.in_(("queued", "failed"))
                 | (
                     (TellAFriendMail.status == "sending")
