@@ -636,6 +636,21 @@ def test_cli(program: Any, receiver: Receiver) -> None:
     assert r.exit_code == 1 and "no webhook" in r.output
 
 
+def test_cli_deliveries_shows_whole_ids_on_a_narrow_terminal(
+    program: Any, receiver: Receiver
+) -> None:
+    # `budding webhooks redeliver` needs the whole id, so the log must print it unshortened
+    # in an 80-column terminal.
+    from budding.core.cli import app
+
+    add_endpoint(receiver, ["fraud.flagged"])
+    emit("fraud.flagged", {"member": "m1"})
+    (delivery,) = deliveries()
+    r = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["webhooks", "deliveries", "-p", "acme"])
+    assert r.exit_code == 0, r.output
+    assert delivery.uid in r.output
+
+
 def test_api_update_and_rotate_secret(
     client: Any, anon_client: Any, program: Any, receiver: Receiver
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from budding.core.cli import cli_unit_of_work, console, err_console
 from budding.core.db import MAX_ROW_ID
@@ -188,8 +188,15 @@ def deliveries(
             event_type=event or None,
             limit=limit,
         )
+        # The whole id, whatever the terminal's width: `redeliver` needs it.
         table = Table(
-            "delivery", "event", "webhook", "status", "attempts", "last answer", "created"
+            Column("delivery", no_wrap=True, min_width=36),
+            "event",
+            "webhook",
+            Column("status", no_wrap=True, min_width=9),
+            "attempts",
+            "last answer",
+            "created",
         )
         for d in rows:
             answer = f"HTTP {d.last_status_code}" if d.last_status_code else ""
