@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from budding.accounts import service as accounts
 from budding.accounts.models import ROLE_LABELS, StaffSession, StaffUser
 from budding.core.config import get_settings
-from budding.core.db import get_engine, session_factory
+from budding.core.db import get_engine, keeps_writes, session_factory
 from budding.core.errors import NotFound, PermissionDenied, Unauthorized
 from budding.core.security import constant_time_equal, sign, unsign
 from budding.programs import service as programs
@@ -90,9 +90,9 @@ async def db_session() -> AsyncIterator[Session]:
         session = session_factory()()  # no I/O until the first query
         try:
             yield session
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(_finish, session, False)
+                await anyio.to_thread.run_sync(_finish, session, keeps_writes(exc))
             raise
         if not session.in_transaction():
             # Committed by the route already (the hot paths do): closing only hands the

@@ -35,6 +35,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from budding.core.config import get_settings
+from budding.core.errors import BuddingError
 
 log = logging.getLogger(__name__)
 
@@ -497,16 +498,41 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(url: str | None = None) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back when it raises."""
+    """One transaction: committed when the block ends, rolled back when it raises (unless
+    the error keeps its writes: ``BuddingError.keeps_writes``)."""
     session = session_factory(url)()
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        if keeps_writes(exc):
+            session.commit()
+        else:
+            session.rollback()
         raise
     finally:
         session.close()
+
+
+def keeps_writes(exc: BaseException) -> bool:
+    """Whether ``exc`` is a refusal whose writes are kept (``BuddingError.keeps_writes``)."""
+    return isinstance(exc, BuddingError) and exc.keeps_writes
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """``session.begin_nested()``, except that an error that keeps its writes releases the
+    savepoint instead of rolling it back (a page that shows a refusal, then commits)."""
+    nested = session.begin_nested()
+    try:
+        yield
+    except BaseException as exc:
+        if keeps_writes(exc):
+            nested.commit()
+        else:
+            nested.rollback()
+        raise
+    nested.commit()
 
 
 READ_ONLY = "budding_read_only"

@@ -12,6 +12,10 @@ from typing import Any
 class BuddingError(Exception):
     status: int = 400
     code: str = "bad_request"
+    # A refusal that is itself a fact to keep (a blocked signup's fraud log): the unit of
+    # work and ``core.db.savepoint`` commit what was written before it was raised, where
+    # any other error undoes it. Raise such an error before writing anything else.
+    keeps_writes: bool = False
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ class AlreadyMember(Conflict):
 
 class SignupBlocked(PermissionDenied):
     code = "signup_blocked"
+    keeps_writes = True  # the assessment, its webhook and the velocity counts
 
 
 class ReferralNotFound(NotFound):

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from budding.core.auth import MEMBER_COOKIE, STAFF, StaffContext
 from budding.core.config import get_settings
+from budding.core.db import savepoint
 from budding.core.errors import BuddingError, NotFound, ValidationFailed
 from budding.core.i18n import N_, gettext
 from budding.core.routing import is_head_request
@@ -242,7 +243,7 @@ def join_submit(
     """Redeem the invite: a new member, signed in, attributed to the inviter."""
     form = {"name": name, "email": email}
     try:
-        with pctx.session.begin_nested():
+        with savepoint(pctx.session):
             done = invites.redeem_invite(
                 pctx.session,
                 pctx.program,
@@ -343,7 +344,7 @@ def waitlist_join(
     pctx: PortalContext = PORTAL,
 ) -> Response:
     try:
-        with pctx.session.begin_nested():
+        with savepoint(pctx.session):
             result = waitlist.join_waitlist(
                 pctx.session,
                 pctx.program,
