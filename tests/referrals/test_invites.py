@@ -54,6 +54,29 @@ def test_issue_respects_quota_and_409_says_what_is_left(client) -> None:  # type
     )
 
 
+def test_every_answer_names_the_codes_issuer(client) -> None:  # type: ignore[no-untyped-def]
+    """``issuer`` is the issuing member's external id wherever a code is shown (it was null
+    everywhere but the list), and null for the team's codes."""
+    _member(client, "ann")
+    issued = client.post("/api/v1/members/ann/invites", json={"count": 2}).json()["codes"]
+    code, other = issued[0]["code"], issued[1]["code"]
+    team = client.post("/api/v1/invites", json={"count": 1}).json()["codes"][0]
+    redeemed = client.post(
+        f"/api/v1/invites/{code}/redeem", json={"external_id": "bob", "email": "bob@example.com"}
+    ).json()["invite"]
+    answers = [
+        *issued,
+        *client.get("/api/v1/members/ann/invites").json()["codes"],
+        *client.get("/api/v1/invites", params={"member": "ann"}).json(),
+        client.get(f"/api/v1/invites/{code}").json(),
+        client.post(f"/api/v1/invites/{other}/revoke").json(),
+        redeemed,
+    ]
+    assert [a["issuer"] for a in answers] == ["ann"] * 9
+    assert team["issuer"] is None
+    assert client.get(f"/api/v1/invites/{team['code']}").json()["issuer"] is None
+
+
 def test_bad_input_names_the_field(client) -> None:  # type: ignore[no-untyped-def]
     _member(client, "ann")
     r = client.post("/api/v1/members/ann/invites", json={"count": 0})

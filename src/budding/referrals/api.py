@@ -47,7 +47,9 @@ class InviteCodeOut(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     redeemed_by: list[str] = Field(description="external ids of the members it brought in")
-    issuer: str | None = None
+    issuer: str | None = Field(
+        None, description="external id of the member who issued it; null for the team's codes"
+    )
 
 
 class InviteSummaryOut(BaseModel):
@@ -177,8 +179,8 @@ class StaffInvitesIn(BaseModel):
     note: str = Field(default="", max_length=200)
 
 
-def _invite_out(info: InviteCodeInfo, issuer: str | None = None) -> InviteCodeOut:
-    return InviteCodeOut(**asdict(info), issuer=issuer)
+def _invite_out(info: InviteCodeInfo) -> InviteCodeOut:
+    return InviteCodeOut(**asdict(info))
 
 
 def _referral_out(ctx: ApiContext, fact: ReferralFact | None) -> ReferralOut | None:
@@ -271,7 +273,7 @@ def list_invites(
 ) -> Any:
     who = members.get_member(ctx.session, ctx.program.id, member) if member else None
     rows = invites.list_invites(ctx.session, ctx.program, member=who, status=status, limit=limit)
-    return [_invite_out(info, issuer) for info, issuer in rows]
+    return [_invite_out(info) for info in rows]
 
 
 @router.get("/invites/{code}", response_model=InviteCodeOut)

@@ -87,22 +87,22 @@ def invites_list(
                 [
                     {
                         "code": i.code,
-                        "issuer": issuer,
+                        "issuer": i.issuer,
                         "status": i.status,
                         "used": i.used,
                         "uses": i.uses,
                         "redeemed_by": i.redeemed_by,
                         "created_at": i.created_at.isoformat(),
                     }
-                    for i, issuer in rows
+                    for i in rows
                 ]
             )
             return
         table = Table("code", "issued by", "status", "used", "redeemed by", "created")
-        for i, issuer in rows:
+        for i in rows:
             table.add_row(
                 i.display,
-                issuer or "(team)",
+                i.issuer or "(team)",
                 i.status,
                 f"{i.used}/{i.uses}",
                 ", ".join(i.redeemed_by),

@@ -65,7 +65,9 @@ def invite_status(invite: InviteCode, now: datetime | None = None) -> str:
     return "available"
 
 
-def _info(program: Program, invite: InviteCode, redeemed_by: list[str]) -> InviteCodeInfo:
+def _info(
+    program: Program, invite: InviteCode, redeemed_by: list[str], issuer: str | None
+) -> InviteCodeInfo:
     return InviteCodeInfo(
         code=invite.code,
         display=format_code(invite.code),
@@ -76,7 +78,14 @@ def _info(program: Program, invite: InviteCode, redeemed_by: list[str]) -> Invit
         created_at=invite.created_at,
         expires_at=invite.expires_at,
         redeemed_by=redeemed_by,
+        issuer=issuer,
     )
+
+
+def _issuer(session: Session, invite: InviteCode) -> str | None:
+    if invite.issuer_member_id is None:
+        return None
+    return members.get_member_by_id(session, invite.issuer_member_id).external_id
 
 
 def _redeemers(session: Session, invite_ids: list[int]) -> dict[int, list[str]]:
@@ -172,7 +181,7 @@ def invite_summary(session: Session, program: Program, member: Member) -> Invite
         issued=issued,
         redeemed=redeemed,
         left=max(quota - issued, 0),
-        codes=[_info(program, c, who.get(c.id, [])) for c in codes],
+        codes=[_info(program, c, who.get(c.id, []), member.external_id) for c in codes],
     )
 
 
@@ -237,7 +246,7 @@ def issue_invites(
     ]
     session.add_all(rows)
     session.flush()
-    return [_info(program, r, []) for r in rows]
+    return [_info(program, r, [], member.external_id) for r in rows]
 
 
 def issue_staff_invites(
@@ -271,7 +280,7 @@ def issue_staff_invites(
     ]
     session.add_all(rows)
     session.flush()
-    return [_info(program, r, []) for r in rows]
+    return [_info(program, r, [], None) for r in rows]
 
 
 def issue_waitlist_invite(session: Session, program: Program, entry_id: int) -> InviteCode:
@@ -306,7 +315,8 @@ def find_invite(session: Session, program: Program, code: str) -> InviteCode:
 def peek_invite(session: Session, program: Program, code: str) -> InviteCodeInfo:
     """An invite's status without consuming it (what a GET, a preview or a scanner sees)."""
     invite = find_invite(session, program, code)
-    return _info(program, invite, _redeemers(session, [invite.id]).get(invite.id, []))
+    redeemed_by = _redeemers(session, [invite.id]).get(invite.id, [])
+    return _info(program, invite, redeemed_by, _issuer(session, invite))
 
 
 def _refuse(invite: InviteCode) -> None:
@@ -330,7 +340,8 @@ def revoke_invite(
         .execution_options(synchronize_session=False)
     )
     session.refresh(invite)
-    return _info(program, invite, _redeemers(session, [invite.id]).get(invite.id, []))
+    redeemed_by = _redeemers(session, [invite.id]).get(invite.id, [])
+    return _info(program, invite, redeemed_by, _issuer(session, invite))
 
 
 @dataclass(frozen=True)
@@ -498,6 +509,8 @@ def redeem_invite(
             [member.external_id]
             if invite.used == 1
             else _redeemers(session, [invite.id]).get(invite.id, []),
+            # a member's code: its issuer is the referrer, loaded already
+            referrer.external_id if referrer is not None and invite.issuer_member_id else None,
         ),
     )
 
@@ -510,8 +523,9 @@ def list_invites(
     status: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
-) -> list[tuple[InviteCodeInfo, str | None]]:
-    """Codes newest first, each with its issuer's external id (None for team codes)."""
+) -> list[InviteCodeInfo]:
+    """Codes newest first (``issuer``: the issuing member's external id, None for team
+    codes)."""
     if not 1 <= limit <= 1000:
         raise field("limit", "must be between 1 and 1000")
     now = utcnow()
@@ -543,7 +557,7 @@ def list_invites(
         raise field("status", "must be available, used, expired or revoked")
     rows = session.execute(stmt.order_by(InviteCode.id.desc()).limit(limit)).all()
     who = _redeemers(session, [i.id for i, _ in rows])
-    return [(_info(program, i, who.get(i.id, [])), x) for i, x in rows]
+    return [_info(program, i, who.get(i.id, []), x) for i, x in rows]
 
 
 def invite_counts(session: Session, program: Program) -> dict[str, int]:

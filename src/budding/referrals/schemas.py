@@ -204,6 +204,7 @@ class InviteCodeInfo:
     created_at: datetime
     expires_at: datetime | None
     redeemed_by: list[str] = field(default_factory=list)  # external ids
+    issuer: str | None = None  # the issuing member's external id; None for team codes
 
 
 @dataclass(frozen=True)
