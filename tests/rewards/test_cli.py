@@ -65,6 +65,8 @@ def test_rules_and_coupons(program, tmp_path: Path) -> None:  # type: ignore[no-
     assert r.exit_code == 1 and "amount" in r.output
     r = runner.invoke(app, ["rewards", "rules", "-p", "acme", "--json"])
     assert [x["name"] for x in json.loads(r.output)] == ["Friend coupon"]
+    # times as the API writes them (ISO 8601), not Python's str()
+    assert "T" in json.loads(r.output)[0]["created_at"]
     r = runner.invoke(app, ["coupons", "list", "-p", "acme"])
     assert "launch" in r.output
     bad = tmp_path / "bad.csv"

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -39,6 +40,17 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+
+
+def print_json(data: Any) -> None:
+    """``--json`` output on stdout as the API writes it: ISO 8601 times, UTF-8 text,
+    never wrapped to the terminal's width."""
+    sys.stdout.write(
+        orjson.dumps(
+            data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+        ).decode()
+        + "\n"
+    )
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.core.cli import cli_unit_of_work, console, err_console, print_json
 from budding.core.errors import BuddingError
 from budding.members import events as event_service
 from budding.members import service
@@ -173,7 +173,7 @@ def export_member(external_id: str, program: str = PROGRAM) -> None:
         prog = get_program(session, program)
         member = service.get_member(session, prog.id, external_id)
         data = service.member_export(session, prog, member)
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    print_json(data)
 
 
 @members_app.command("erase")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
@@ -11,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from budding.core.cli import cli_unit_of_work, console
+from budding.core.cli import cli_unit_of_work, console, print_json
 from budding.programs.service import get_program
 
 invites_app = typer.Typer(help="Invite codes: issue, list, revoke.", no_args_is_help=True)
@@ -21,10 +20,6 @@ COMMANDS = {"invites": invites_app, "waitlist": waitlist_app, "referrals": refer
 
 PROGRAM = typer.Option(..., "--program", "-p", help="Program slug.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _print_json(data: Any) -> None:
-    console.print_json(json.dumps(data, default=str))
 
 
 @invites_app.command("issue")
@@ -57,7 +52,7 @@ def invites_issue(
                 session, prog, count, uses=uses, expires_days=expires_days, note=note
             )
         if as_json:
-            _print_json([{"code": c.code, "url": c.url, "uses": c.uses} for c in codes])
+            print_json([{"code": c.code, "url": c.url, "uses": c.uses} for c in codes])
             return
         table = Table("code", "uses", "expires", "join link")
         for c in codes:
@@ -83,7 +78,7 @@ def invites_list(
         who = members.get_member(session, prog.id, member) if member else None
         rows = invites.list_invites(session, prog, member=who, status=status, limit=limit)
         if as_json:
-            _print_json(
+            print_json(
                 [
                     {
                         "code": i.code,
@@ -140,7 +135,7 @@ def waitlist_list(
         rows = waitlist.list_entries(session, prog, status=status, limit=limit)
         counts = waitlist.waitlist_counts(session, prog)
         if as_json:
-            _print_json(
+            print_json(
                 {
                     "counts": counts,
                     "entries": [
@@ -184,7 +179,7 @@ def waitlist_release(
     with cli_unit_of_work() as session:
         done = waitlist.release(session, get_program(session, program), count)
         if as_json:
-            _print_json([r.__dict__ for r in done])
+            print_json([r.__dict__ for r in done])
             return
         table = Table("#", "e-mail", "invite code", "join link")
         for r in done:
@@ -237,7 +232,7 @@ def referrals_tree(
         member = members.get_member(session, prog.id, root) if root else None
         sub = tree.subtree(session, prog, member, depth=depth, max_nodes=2000)
         if as_json:
-            _print_json(
+            print_json(
                 {
                     "nodes": [n.as_dict() for n in sub.nodes],
                     "generation_sizes": sub.generation_sizes,

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.core.cli import cli_unit_of_work, console, err_console, print_json
 from budding.core.db import MAX_ROW_ID
 
 rewards_app = typer.Typer(help="Rewards: review, rules, vesting.", no_args_is_help=True)
@@ -131,7 +131,7 @@ def list_rules(program: str = PROGRAM, as_json: bool = typer.Option(False, "--js
         prog = get_program(session, program)
         rows = [rules.rule_out(session, prog, r) for r in rules.list_rules(session, prog)]
     if as_json:
-        print(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
+        print_json(rows)
         return
     table = Table("id", "name", "side", "trigger", "kind", "amount/pool", "vesting", "active")
     for r in rows:

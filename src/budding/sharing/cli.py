@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from budding.core.cli import cli_unit_of_work, console, err_console
+from budding.core.cli import cli_unit_of_work, console, err_console, print_json
 
 sharing_app = typer.Typer(help="Share kit and share funnel (launch cost).", no_args_is_help=True)
 virality_app = typer.Typer(help="Virality: K-factor, cycle time, projection.", no_args_is_help=True)
@@ -46,10 +45,6 @@ def _f(value: float | None, digits: int = 2, percent: bool = False) -> str:
     return f"{100 * value:.1f} %" if percent else f"{value:.{digits}f}"
 
 
-def _print_json(data: Any) -> None:
-    console.print_json(json.dumps(data, default=str, ensure_ascii=False))
-
-
 @virality_app.command("report")
 def virality_report(
     program: str = PROGRAM,
@@ -74,7 +69,7 @@ def virality_report(
             horizon_days=horizon,
         )
     if as_json:
-        _print_json(report.model_dump(mode="json"))
+        print_json(report.model_dump(mode="json"))
         return
     summary = Table(title=f"Virality of {program}", show_header=False)
     summary.add_row("members", str(report.members))
@@ -171,7 +166,7 @@ def funnel_report(
             session, get_program(session, program), _day(since, "since"), _day(until, "until", True)
         )
     if as_json:
-        _print_json(report.model_dump(mode="json"))
+        print_json(report.model_dump(mode="json"))
         return
     console.print(_funnel_table(report, f"Share funnel of {program}"))
     console.print(
@@ -201,7 +196,7 @@ def compare_report(
             session, get_program(session, program), _range(before, "before"), _range(after, "after")
         )
     if as_json:
-        _print_json(result.model_dump(mode="json"))
+        print_json(result.model_dump(mode="json"))
         return
     table = Table(title="After minus before")
     for col in ("channel", "share rate", "median s", "CTR", "signup rate", "conv. rate"):
@@ -240,7 +235,7 @@ def kit(
             session, p, service.member_by_external_id(session, p, member), locale
         )
     if as_json:
-        _print_json(result.model_dump(mode="json"))
+        print_json(result.model_dump(mode="json"))
         return
     console.print(f"link: [bold]{result.link}[/bold]  (code {result.code}, {result.locale})")
     console.print(f"QR: {result.qr.png}")
