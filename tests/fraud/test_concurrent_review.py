@@ -132,3 +132,73 @@ def test_rejection_while_two_workers_vest_the_reward(postgres, client, program) 
             assert referrals.get_referral(session, referral_id).status == "rejected"
             issued = [e for e in history.history(session, reward_id) if e.type == "issued"]
             assert len(issued) <= 1
+
+
+def test_approval_while_the_vesting_job_holds_the_reward(postgres, client, program) -> None:  # type: ignore[no-untyped-def]
+    """The vesting job finds the referral under review and holds its due reward (not yet
+    committed) while the reviewer approves the signup: the reward must not stay held (it
+    did: the approval's release saw no held reward)."""
+    import threading
+    import time
+
+    from sqlalchemy import update
+
+    from budding.fraud.models import FraudAssessment
+
+    with unit_of_work() as session:
+        service.update_settings(
+            session, get_program(session, program.slug), {"checks": {"self_device": "flag"}}
+        )
+    _rule(
+        program,
+        name="Referrer signup",
+        side="referrer",
+        trigger="signup",
+        kind="points",
+        amount=10,
+        vesting_days=14,
+    )
+    code = _invite(client, "ann")
+    login = {
+        "id": "login-ann",
+        "type": "login",
+        "member": "ann",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "properties": {"device": "d1"},
+    }
+    assert client.post("/api/v1/events", json={"events": [login]}).json()["accepted"] == 1
+    r = client.post(
+        f"/api/v1/invites/{code}/redeem",
+        json={"external_id": "bea", "email": "bea@example.net", "device": "d1"},
+    )
+    assert r.status_code == 201, r.text
+    (reward,) = client.get("/api/v1/rewards", params={"member": "ann"}).json()["rewards"]
+    assert reward["status"] == "pending"
+    (assessment,) = client.get("/api/v1/fraud/assessments").json()["assessments"]
+    # the signup comes under review after its reward was granted (a later check held it)
+    with unit_of_work() as session:
+        session.execute(
+            update(FraudAssessment)
+            .where(FraudAssessment.id == assessment["id"])
+            .values(action="hold")
+        )
+        referrals.set_referral_status(session, r.json()["referral"]["id"], "held", "review")
+    held = threading.Event()
+
+    def work(i: int) -> str:
+        if i == 0:  # the vesting job: holds the reward, commits a moment later
+            with unit_of_work() as session:
+                outcome = rewards.vest_by_id(
+                    session, reward["id"], now=utcnow() + timedelta(days=15)
+                )
+                held.set()
+                time.sleep(0.5)
+                return outcome
+        assert held.wait(30)
+        return _decide(program.slug, "approved", assessment["id"], "staff")
+
+    assert concurrently(2, work) == ["held", "approved"]
+    with unit_of_work() as session:
+        prog = get_program(session, program.slug)
+        # released: back to vesting (its time has not come outside this test's clock)
+        assert rewards.get_reward(session, prog, reward["id"]).status == "pending"

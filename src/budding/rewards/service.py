@@ -630,17 +630,21 @@ def release_referral(
     session: Session, program: Program, referral_id: int, *, actor: str = "", note: str = ""
 ) -> list[Reward]:
     """A referral passed review: its held rewards go on (issued now, or left to vest)."""
-    held = session.scalars(
+    # The pending ones are locked too: a vesting job may be holding one right now (it
+    # read the referral as under review); the lock waits for it and reads its outcome.
+    rows = session.scalars(
         select(Reward)
         .where(
             Reward.program_id == program.id,
             Reward.referral_id == referral_id,
-            Reward.status == "held",
+            Reward.status.in_(("held", "pending")),
         )
         .order_by(Reward.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
     out: list[Reward] = []
-    for reward in held:
+    for reward in (r for r in rows if r.status == "held"):
         if reward.vests_at is not None and reward.vests_at > utcnow():
             if _transition(session, reward, ("held",), "pending", reason=""):
                 history.record(session, reward, "released", note or "review passed; vesting", actor)
@@ -734,7 +738,9 @@ def vest(session: Session, reward: Reward, *, now: datetime | None = None) -> st
     from budding.programs.service import get_program_by_id
 
     now = now or utcnow()
-    session.refresh(reward)
+    # Locked before the referral's status is read: a review deciding it at the same time
+    # locks its rewards too (release_referral), so one of the two sees the other's outcome.
+    _lock(session, reward)
     if reward.status != "pending":
         return "unchanged"
     if reward.vests_at is not None and reward.vests_at > now:
