@@ -33,6 +33,51 @@ def _decide(slug: str, outcome: str, assessment_id: int, actor: str) -> str:
             return f"conflict:{exc.fields.get('status')}"
 
 
+@pytest.fixture
+def flag_shared_devices(program):  # type: ignore[no-untyped-def]
+    """A device the referrer used flags (not holds) the signup; the referrer earns 10
+    points per signup, vesting after 14 days."""
+    with unit_of_work() as session:
+        service.update_settings(
+            session, get_program(session, program.slug), {"checks": {"self_device": "flag"}}
+        )
+    _rule(
+        program,
+        name="Referrer signup",
+        side="referrer",
+        trigger="signup",
+        kind="points",
+        amount=10,
+        vesting_days=14,
+    )
+
+
+def _flagged_signup(client: Any, owner: str, friend: str, device: str) -> tuple[str, int, int, int]:
+    """``friend`` redeems ``owner``'s invite on ``owner``'s device: (owner, the pending
+    reward's id, the flag assessment's id, the referral's id)."""
+    code = _invite(client, owner)
+    login = {
+        "id": f"login-{owner}",
+        "type": "login",
+        "member": owner,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "properties": {"device": device},
+    }
+    assert client.post("/api/v1/events", json={"events": [login]}).json()["accepted"] == 1
+    r = client.post(
+        f"/api/v1/invites/{code}/redeem",
+        json={"external_id": friend, "email": f"{friend}@example.net", "device": device},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["referral"]["status"] == "active"
+    (reward,) = client.get("/api/v1/rewards", params={"member": owner}).json()["rewards"]
+    assert reward["status"] == "pending"
+    queue = client.get("/api/v1/fraud/assessments").json()["assessments"]
+    (mine,) = [a for a in queue if a["member"] == friend]
+    assert mine["action"] == "flag"
+    return owner, reward["id"], mine["id"], r.json()["referral"]["id"]
+
+
 def _statuses(client: Any) -> set[str]:
     return {r["status"] for r in client.get("/api/v1/rewards").json()["rewards"]}
 
@@ -71,47 +116,13 @@ def test_approve_and_reject_the_same_assessment_at_once(
             assert len(issued) == (1 if winner == "approved" else 0)
 
 
-def test_rejection_while_two_workers_vest_the_reward(postgres, client, program) -> None:  # type: ignore[no-untyped-def]
+def test_rejection_while_two_workers_vest_the_reward(
+    postgres, client, program, flag_shared_devices
+) -> None:  # type: ignore[no-untyped-def]
     """A flagged (not held) signup's vesting reward: two job workers vest it while a
     reviewer rejects the signup. Whatever the order, the points end taken back."""
-    with unit_of_work() as session:
-        service.update_settings(
-            session, get_program(session, program.slug), {"checks": {"self_device": "flag"}}
-        )
-    _rule(
-        program,
-        name="Referrer signup",
-        side="referrer",
-        trigger="signup",
-        kind="points",
-        amount=10,
-        vesting_days=14,
-    )
     rounds = 6
-    cases = []
-    for n in range(rounds):
-        owner, friend, device = f"ann{n}", f"bea{n}", f"d{n}"
-        code = _invite(client, owner)
-        login = {
-            "id": f"login-{n}",
-            "type": "login",
-            "member": owner,
-            "occurred_at": datetime.now(UTC).isoformat(),
-            "properties": {"device": device},
-        }
-        assert client.post("/api/v1/events", json={"events": [login]}).json()["accepted"] == 1
-        r = client.post(
-            f"/api/v1/invites/{code}/redeem",
-            json={"external_id": friend, "email": f"{friend}@example.net", "device": device},
-        )
-        assert r.status_code == 201, r.text
-        assert r.json()["referral"]["status"] == "active"
-        (reward,) = client.get("/api/v1/rewards", params={"member": owner}).json()["rewards"]
-        assert reward["status"] == "pending"
-        queue = client.get("/api/v1/fraud/assessments").json()["assessments"]
-        (mine,) = [a for a in queue if a["member"] == friend]
-        assert mine["action"] == "flag"
-        cases.append((owner, reward["id"], mine["id"], r.json()["referral"]["id"]))
+    cases = [_flagged_signup(client, f"ann{n}", f"bea{n}", f"d{n}") for n in range(rounds)]
 
     later = utcnow() + timedelta(days=15)
 
@@ -134,7 +145,9 @@ def test_rejection_while_two_workers_vest_the_reward(postgres, client, program) 
             assert len(issued) <= 1
 
 
-def test_approval_while_the_vesting_job_holds_the_reward(postgres, client, program) -> None:  # type: ignore[no-untyped-def]
+def test_approval_while_the_vesting_job_holds_the_reward(
+    postgres, client, program, flag_shared_devices
+) -> None:  # type: ignore[no-untyped-def]
     """The vesting job finds the referral under review and holds its due reward (not yet
     committed) while the reviewer approves the signup: the reward must not stay held (it
     did: the approval's release saw no held reward)."""
@@ -145,60 +158,27 @@ def test_approval_while_the_vesting_job_holds_the_reward(postgres, client, progr
 
     from budding.fraud.models import FraudAssessment
 
-    with unit_of_work() as session:
-        service.update_settings(
-            session, get_program(session, program.slug), {"checks": {"self_device": "flag"}}
-        )
-    _rule(
-        program,
-        name="Referrer signup",
-        side="referrer",
-        trigger="signup",
-        kind="points",
-        amount=10,
-        vesting_days=14,
-    )
-    code = _invite(client, "ann")
-    login = {
-        "id": "login-ann",
-        "type": "login",
-        "member": "ann",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "properties": {"device": "d1"},
-    }
-    assert client.post("/api/v1/events", json={"events": [login]}).json()["accepted"] == 1
-    r = client.post(
-        f"/api/v1/invites/{code}/redeem",
-        json={"external_id": "bea", "email": "bea@example.net", "device": "d1"},
-    )
-    assert r.status_code == 201, r.text
-    (reward,) = client.get("/api/v1/rewards", params={"member": "ann"}).json()["rewards"]
-    assert reward["status"] == "pending"
-    (assessment,) = client.get("/api/v1/fraud/assessments").json()["assessments"]
+    _, reward_id, assessment_id, referral_id = _flagged_signup(client, "ann", "bea", "d1")
     # the signup comes under review after its reward was granted (a later check held it)
     with unit_of_work() as session:
         session.execute(
-            update(FraudAssessment)
-            .where(FraudAssessment.id == assessment["id"])
-            .values(action="hold")
+            update(FraudAssessment).where(FraudAssessment.id == assessment_id).values(action="hold")
         )
-        referrals.set_referral_status(session, r.json()["referral"]["id"], "held", "review")
+        referrals.set_referral_status(session, referral_id, "held", "review")
     held = threading.Event()
 
     def work(i: int) -> str:
         if i == 0:  # the vesting job: holds the reward, commits a moment later
             with unit_of_work() as session:
-                outcome = rewards.vest_by_id(
-                    session, reward["id"], now=utcnow() + timedelta(days=15)
-                )
+                outcome = rewards.vest_by_id(session, reward_id, now=utcnow() + timedelta(days=15))
                 held.set()
                 time.sleep(0.5)
                 return outcome
         assert held.wait(30)
-        return _decide(program.slug, "approved", assessment["id"], "staff")
+        return _decide(program.slug, "approved", assessment_id, "staff")
 
     assert concurrently(2, work) == ["held", "approved"]
     with unit_of_work() as session:
         prog = get_program(session, program.slug)
         # released: back to vesting (its time has not come outside this test's clock)
-        assert rewards.get_reward(session, prog, reward["id"]).status == "pending"
+        assert rewards.get_reward(session, prog, reward_id).status == "pending"
