@@ -15,6 +15,7 @@ app = typer.Typer(help="Webhooks: signed event deliveries to your endpoints.", n
 COMMANDS = {"webhooks": app}
 
 PROGRAM = typer.Option(..., "--program", "-p", help="Program slug.")
+WEBHOOK_ID = typer.Argument(..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed.")
 
 
 @app.command("add")
@@ -64,9 +65,7 @@ def list_(program: str = PROGRAM) -> None:
 
 @app.command("update")
 def update(
-    webhook_id: int = typer.Argument(
-        ..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed."
-    ),
+    webhook_id: int = WEBHOOK_ID,
     program: str = PROGRAM,
     url: str | None = typer.Option(None, help="A new http(s) URL."),
     event: list[str] | None = typer.Option(
@@ -95,9 +94,7 @@ def update(
 
 @app.command("rotate-secret")
 def rotate_secret(
-    webhook_id: int = typer.Argument(
-        ..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed."
-    ),
+    webhook_id: int = WEBHOOK_ID,
     program: str = PROGRAM,
     keep_previous: int = typer.Option(
         0,
@@ -136,9 +133,7 @@ def rotate_secret(
 
 @app.command("remove")
 def remove(
-    webhook_id: int = typer.Argument(
-        ..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed."
-    ),
+    webhook_id: int = WEBHOOK_ID,
     program: str = PROGRAM,
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
@@ -154,7 +149,7 @@ def remove(
 
 @app.command("test")
 def test(
-    webhook_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="The endpoint's id."),
+    webhook_id: int = WEBHOOK_ID,
     program: str = PROGRAM,
 ) -> None:
     """Send a webhook.test event to an endpoint (a worker delivers it)."""
