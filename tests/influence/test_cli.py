@@ -62,6 +62,28 @@ def test_seeds_targeted_and_allowed(edges: Path, attributes: Path) -> None:
     assert out["spread"] <= 8.0 + 1e-9
 
 
+def test_seeds_say_on_stderr_when_k_is_lowered(tmp_path: Path) -> None:
+    """``--k`` past the nodes that may be seeds was lowered without a word: a one-line
+    notice on stderr, so that ``--json`` on stdout stays JSON (its "k" is the k used)."""
+    edges = tmp_path / "tiny.txt"
+    edges.write_text("a b\nb c\nc a\n")
+    attrs = tmp_path / "tiny.csv"
+    attrs.write_text("id,consent\na,yes\nb,no\nc,yes\n")
+    result = runner.invoke(app, ["seeds", str(edges), "--k", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["k"] == 3
+    assert result.stderr.strip() == "k lowered from 50 to 3: only 3 nodes may be chosen as seeds"
+    allowed = runner.invoke(
+        app, ["seeds", str(edges), "--k", "5", "--allowed", "consent=yes",
+              "--attributes", str(attrs)],
+    )  # fmt: skip
+    assert allowed.exit_code == 0, allowed.output
+    assert "k lowered from 5 to 2: only 2 nodes may be chosen" in allowed.stderr
+    assert "2 seeds" in allowed.stdout
+    exact = runner.invoke(app, ["seeds", str(edges), "--k", "3", "--json"])
+    assert exact.exit_code == 0 and exact.stderr == ""
+
+
 def test_seeds_table_and_errors(edges: Path, attributes: Path) -> None:
     result = runner.invoke(app, ["seeds", str(edges), "--k", "2"])
     assert result.exit_code == 0 and "cumulative" in result.output

@@ -58,6 +58,17 @@ def test_seeds_endpoint_targets_and_consent(client: Any, community: dict[str, An
     assert shape.status_code == 422
 
 
+def test_seeds_endpoint_answers_the_k_it_used(client: Any, community: dict[str, Any]) -> None:
+    """More seeds asked for than members may be seeds: all of those, and "k" says how many
+    (less than asked), as the CLI's --json does (docs/influence.md)."""
+    out = client.post("/api/v1/influence/seeds", json={"k": 1000}).json()
+    assert out["k"] == len(out["seeds"]) == 20
+    consent = client.post("/api/v1/influence/seeds", json={"k": 1000, "consented_only": True})
+    body = consent.json()
+    assert consent.status_code == 200 and body["k"] == len(body["seeds"]) < 20
+    assert HUB not in body["seeds"]
+
+
 def test_seeds_refuse_a_vanishing_epsilon(client: Any, community: dict[str, Any]) -> None:
     """IMM samples ~1/ε² RR sets: a tiny ε divided by zero (a 500) or never finished."""
     for epsilon in (5e-324, 1e-9):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from budding.core.cli import app
@@ -97,3 +98,39 @@ def test_csv_saved_with_a_byte_order_mark(program: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "created 2, updated 0, rejected 0" in result.output
     assert _members(program.id) == {"minji": "김민지", "wei": "王伟"}
+
+
+@pytest.mark.parametrize("command", ["members", "events"])
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("empty.jsonl", ""),
+        ("empty.csv", ""),
+        ("header.csv", "external_id,name\n"),
+        ("bom-header.csv", "\ufeffid,type,member,occurred_at\r\n"),
+        ("blank.jsonl", "\n  \n\n"),
+    ],
+)
+def test_an_import_without_rows_is_refused(
+    command: str, name: str, text: str, program: Any, tmp_path: Path
+) -> None:
+    """A file that holds no rows was "imported" with exit 0 and nothing said: it is refused,
+    naming the file, and changes nothing."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, [command, "import", str(path), "--program", "acme"])
+    assert result.exit_code == 1, result.output
+    flat = " ".join(result.output.split())
+    assert f"error: file: {path} holds no rows" in flat, result.output
+    assert "created" not in result.output and "accepted" not in result.output
+    assert _members(program.id) == {}
+
+
+def test_an_import_with_some_rows_after_blank_lines_still_runs(
+    program: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "members.jsonl"
+    path.write_text('\n\n{"external_id": "ann"}\n\n', encoding="utf-8")
+    result = runner.invoke(app, ["members", "import", str(path), "--program", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "created 1, updated 0, rejected 0" in result.output

@@ -423,6 +423,11 @@ def seeds_command(
         finally:
             if client is not None:
                 client.close()
+    if result.k < k:  # imm chooses among fewer nodes than asked for; stderr keeps --json clean
+        err.print(
+            f"k lowered from {k} to {result.k}: only {result.k} nodes may be chosen as seeds",
+            soft_wrap=True,
+        )
     if as_json:
         print(json.dumps(result.to_json()))
         return

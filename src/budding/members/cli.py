@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -77,6 +78,13 @@ def _unreadable(line: int, why: str, progress: Progress, task: TaskID) -> int:
     return 1
 
 
+def _no_rows(path: Path) -> typer.Exit:
+    """Refuse a file without a single row (empty, a CSV header only, blank lines): most
+    likely the wrong file, and "created 0, rejected 0" would pass for success."""
+    err_console.print(f"[red]error:[/red] file: {escape(str(path))} holds no rows", soft_wrap=True)
+    return typer.Exit(1)
+
+
 def _count_lines(path: Path) -> int:
     """Lines in ``path``. A CSV file must be UTF-8 text throughout, checked before anything
     is imported (a line of JSONL is rejected on its own instead)."""
@@ -134,7 +142,9 @@ def import_members(
             progress.advance(task, len(batch))
             batch.clear()
 
+        rows = 0
         for line, record in read_records(path):
+            rows += 1
             if isinstance(record, str):
                 failed += _unreadable(line, record, progress, task)
                 continue
@@ -143,6 +153,8 @@ def import_members(
                 flush()
         if batch:
             flush()
+    if not rows:
+        raise _no_rows(path)
     console.print(f"created {created}, updated {updated}, rejected {failed}")
     if failed:
         raise typer.Exit(1)
@@ -221,7 +233,9 @@ def import_events(
             batch.clear()
             lines.clear()
 
+        rows = 0
         for line, record in read_records(path):
+            rows += 1
             if isinstance(record, str):
                 rejected += _unreadable(line, record, progress, task)
                 continue
@@ -231,6 +245,8 @@ def import_events(
                 flush()
         if batch:
             flush()
+    if not rows:
+        raise _no_rows(path)
     console.print(f"accepted {accepted}, duplicates {duplicates}, rejected {rejected}")
     if rejected:
         raise typer.Exit(1)
