@@ -308,3 +308,34 @@ def test_erasing_a_member_redacts_the_deliveries_that_carry_their_data(program: 
     assert rows[by_mail].status == FAILED  # never sent now
     assert json.loads(rows[bobs].body)["data"] == {"member": "bob"}
     assert "bob" in excerpts[bobs]
+
+
+def test_a_members_export_lists_the_deliveries_about_them(client: Any) -> None:
+    """The deliveries whose body carries the member's external id or e-mail: event type,
+    time, endpoint URL and status; never the endpoint's secret."""
+    client.post("/api/v1/members", json={"external_id": "ann", "email": "ann@example.com"})
+    _, secret = _create("http://127.0.0.1:9/ann-hook")
+    with unit_of_work() as session:
+        prog = programs.get_program(session, "acme")
+        service.emit(session, prog, "referral.converted", {"referee": "ann", "referrer": "bob"})
+        service.emit(
+            session, prog, "waitlist.released", {"entries": [{"email": "ann@example.com"}]}
+        )
+        service.emit(session, prog, "referral.converted", {"referee": "carl", "referrer": "bob"})
+        sent = list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+    r = client.get("/api/v1/members/ann/export")
+    assert r.status_code == 200, r.text
+    part = r.json()["webhooks"]
+    assert part == {
+        "webhook_deliveries": [
+            {
+                "event_type": d.event_type,
+                "created_at": d.created_at.isoformat(),
+                "endpoint_url": "http://127.0.0.1:9/ann-hook",
+                "status": "pending",
+            }
+            for d in sent[:2]
+        ]
+    }
+    assert secret not in r.text

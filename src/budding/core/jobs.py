@@ -56,11 +56,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from budding.core.config import get_settings
 from budding.core.db import dialect_insert, normalise_url, unit_of_work, utcnow
+from budding.core.erasure import Identity, mentions, scrub
 from budding.core.errors import BuddingError, Conflict, NotFound
 from budding.jobs.models import (
     FAILED,
@@ -853,6 +854,34 @@ def forget_job_texts(session: Session, dedupe_keys: Sequence[str]) -> int:
         )
         cleared += int(getattr(result, "rowcount", 0) or 0)
     return cleared
+
+
+ERASED_ERROR = "not run: the member's data was erased"
+
+
+def forget_jobs_mentioning(session: Session, program_id: int, identity: Identity) -> int:
+    """Blank a person's name and e-mail wherever a job of the program recorded them
+    (payload, result, error, message), for their erasure: e.g. an e-mail queued to them.
+    A queued job whose payload named them fails instead of running with the words blanked
+    (it would send to nobody). Returns how many jobs changed."""
+    where = (JobRecord.program_id == program_id,)
+    columns = (JobRecord.payload, JobRecord.result, JobRecord.error, JobRecord.message)
+    conditions = [c for c in (mentions(col, identity) for col in columns) if c is not None]
+    if not conditions:
+        return 0
+    now = utcnow()
+    rows = session.scalars(select(JobRecord).where(*where, or_(*conditions))).all()
+    for row in rows:
+        payload = scrub(row.payload, identity)
+        if payload != row.payload and row.status == QUEUED:
+            row.status, row.error, row.finished_at = FAILED, ERASED_ERROR, now
+        row.payload = payload
+        row.result = scrub(row.result, identity)
+        row.error = scrub(row.error, identity)
+        row.message = scrub(row.message, identity)
+        row.updated_at = now
+    session.flush()
+    return len(rows)
 
 
 def retry_job(session: Session, job_id: int, program_id: int | None = None) -> JobRecord:

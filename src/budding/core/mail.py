@@ -10,6 +10,7 @@ message says what the server refused.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -28,6 +29,15 @@ class MailError(BuddingError):
     """The mail server could not be reached or refused the message."""
 
     status, code = 502, "mail_failed"
+
+    def without_recipient(self, address: str) -> MailError:
+        """The same error with ``address`` (any case) replaced by ``<recipient>``: a mail
+        server's refusal quotes the recipient, whom a stored error or a log line of
+        someone else's e-mail (a friend's) must not name. The SMTP code and reason stay."""
+        message = self.message
+        if address:
+            message = re.sub(re.escape(address), "<recipient>", message, flags=re.IGNORECASE)
+        return MailError(message, fields=self.fields, code=self.code, extra=self.extra)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Export: the assessments of the member's own signup (action, reasons, review).
 Erasure: the member's stored identifiers (hashed e-mail, IP, device, network,
 payment) are deleted, and blanked on their assessments; the action, reasons
-and review outcome stay, so the program's fraud figures do not change.
+and review outcome stay, so the program's fraud figures do not change. A reviewer's
+note or the evidence of any assessment of the program that names the member or quotes
+their e-mail has those words blanked (``core.erasure``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from budding.core.erasure import Identity, scrub_column
 from budding.fraud.models import FraudAssessment, FraudSignal
 from budding.fraud.service import assessments_of_member
 from budding.members.models import Member
@@ -48,3 +51,6 @@ def erase(session: Session, member: Member) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    identity = Identity.of(email=member.email, name=member.name)
+    for column in (FraudAssessment.review_note, FraudAssessment.details):
+        scrub_column(session, column, identity, FraudAssessment.program_id == member.program_id)

@@ -1,5 +1,6 @@
 """The points ledger's part of a member's data export. Erasure keeps the entries:
-they hold amounts and reasons, no personal data, and balances must stay true."""
+they hold amounts and reasons, and balances must stay true; a reason that names the
+member or quotes their e-mail (on anyone's entry) has those words blanked."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from budding.core.erasure import Identity, scrub_column
 from budding.honors import ledger
+from budding.honors.models import PointsEntry
 from budding.members.models import Member
 from budding.programs.service import get_program_by_id
 
@@ -38,4 +41,9 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
-    """Nothing to remove: entries carry no personal data."""
+    scrub_column(
+        session,
+        PointsEntry.reason,
+        Identity.of(email=member.email, name=member.name),
+        PointsEntry.program_id == member.program_id,
+    )

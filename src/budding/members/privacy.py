@@ -2,7 +2,9 @@
 
 This eraser removes the member's identity (external id, e-mail, name), so it runs
 after every other capability's: ``ORDER`` (see ``budding.core.plugins``) puts it last,
-and other erasers can still find the member's data by external id or e-mail.
+and other erasers can still find the member's data by external id or e-mail. Before it
+does, it blanks the member's e-mail in other members' events, and their name in the
+events that target them (``core.erasure``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from budding.core.erasure import Identity, scrub_column
 from budding.core.plugins import ERASE_IDENTITY_LAST
 from budding.members.events import events_of_member
-from budding.members.models import Member
+from budding.members.models import Event, Member
 from budding.members.schemas import MemberOut
 from budding.members.service import _erase_member_row, end_member_sessions
 
@@ -37,4 +40,15 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 def erase(session: Session, member: Member) -> None:
     end_member_sessions(session, member)  # signs the member out everywhere
+    # Other members' events that copy the member's e-mail, or name the member they target:
+    # those words are blanked; the events (and their numbers) stay.
+    others = (Event.program_id == member.program_id, Event.member_id != member.id)
+    scrub_column(session, Event.properties, Identity.of(email=member.email), *others)
+    scrub_column(
+        session,
+        Event.properties,
+        Identity.of(name=member.name),
+        *others,
+        Event.target_member_id == member.id,
+    )
     _erase_member_row(session, member)

@@ -5,7 +5,9 @@ other members' trees need) but forgets what identifies the person: their
 waitlist e-mail, and the hashed IP and user agent of the clicks that brought
 them in: every click of the browser (``ReferralClick.visitor``) that made the click
 their signup or waitlist entry was credited to, which the export lists too. Their
-referral code no longer credits them.
+referral code no longer credits them. Notes and reasons of the program's rows that name
+them or quote their e-mail (a reviewer's note copied into the referrer's referral, an
+invite code's note) have those words blanked (``core.erasure``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from budding.core.erasure import Identity, scrub_column
 from budding.members.models import Member
 from budding.referrals.models import (
     InviteCode,
@@ -22,6 +25,8 @@ from budding.referrals.models import (
     Referral,
     ReferralClick,
     ReferralCode,
+    ReferralStatusChange,
+    WaitlistChange,
     WaitlistEntry,
 )
 from budding.referrals.waitlist import entry_export, erase_entries
@@ -122,6 +127,16 @@ def erase(session: Session, member: Member) -> None:
         )
     # Waitlist entries are found by member id as well as by e-mail.
     erase_entries(session, member.program_id, member.email, member.id)
+    identity = Identity.of(email=member.email, name=member.name)
+    for column, program in (
+        (InviteCode.note, InviteCode.program_id),
+        (InviteCode.revoked_reason, InviteCode.program_id),
+        (InviteGrant.reason, InviteGrant.program_id),
+        (Referral.status_reason, Referral.program_id),
+        (ReferralStatusChange.reason, ReferralStatusChange.program_id),
+        (WaitlistChange.detail, WaitlistChange.program_id),
+    ):
+        scrub_column(session, column, identity, program == member.program_id)
     # The code stops pointing at the person: its link still redirects, credits nobody,
     # and the clicks it had keep the program's counts.
     session.execute(

@@ -1,5 +1,7 @@
 """Rewards in a member's data export. Erasure keeps them: a reward holds amounts, codes
-and rule names, no personal data, and the program's books must stay true."""
+and rule names, and the program's books must stay true. A reason or history note that
+names the member or quotes their e-mail (a reviewer's note copied into the referrer's
+reward history) has those words blanked, on anyone's reward."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from budding.core.erasure import Identity, scrub_column
 from budding.members.models import Member
 from budding.programs.service import get_program_by_id
 from budding.rewards import service
+from budding.rewards.models import Reward, RewardEvent, RewardProgress
 
 
 def export(session: Session, member: Member) -> dict[str, Any]:
@@ -24,4 +28,11 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
-    """Nothing to remove: rewards carry no personal data."""
+    identity = Identity.of(email=member.email, name=member.name)
+    for column, program in (
+        (Reward.reason, Reward.program_id),
+        (Reward.payload, Reward.program_id),
+        (RewardEvent.note, RewardEvent.program_id),
+        (RewardProgress.revoked_reason, RewardProgress.program_id),
+    ):
+        scrub_column(session, column, identity, program == member.program_id)

@@ -1,4 +1,9 @@
-"""The share kit's part of a member's data export and erasure."""
+"""The share kit's part of a member's data export and erasure.
+
+Erasure also reaches other members' tell-a-friend e-mails to the erased person (found by
+the keyed hash of their address, which stays after the address is forgotten): one not
+sent yet never goes out, and the sender's note and any refusal lose the erased person's
+name and address. The rows stay: they still take the senders' daily slots."""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from budding.core import jobs
+from budding.core.erasure import Identity, scrub_column
 from budding.members.models import Member
+from budding.programs.service import get_program_by_id
 from budding.sharing.models import ShareStep, TellAFriendMail
-from budding.sharing.service import tell_a_friend_job_key
+from budding.sharing.service import recipient_hash, tell_a_friend_job_key
 
 
 def export(session: Session, member: Member) -> dict[str, Any]:
@@ -64,3 +71,27 @@ def erase(session: Session, member: Member) -> None:
         .where(TellAFriendMail.member_id == member.id, TellAFriendMail.status == "sent")
         .values(note="")
     )
+    if member.email:
+        _erase_as_friend(session, member, member.email)
+
+
+def _erase_as_friend(session: Session, member: Member, email: str) -> None:
+    """Other members' e-mails to ``email``: not sent, and their texts without the erased
+    person's name or address."""
+    program = get_program_by_id(session, member.program_id)
+    to_them = (
+        TellAFriendMail.program_id == member.program_id,
+        TellAFriendMail.member_id != member.id,
+        (TellAFriendMail.recipient_hash == recipient_hash(program, email))
+        | (TellAFriendMail.recipient == email),
+    )
+    # (their sending jobs' texts are scrubbed by the job queue's eraser, jobs/privacy.py)
+    session.execute(
+        update(TellAFriendMail)
+        .where(*to_them, TellAFriendMail.status != "sent")
+        .values(recipient=None, status="failed", error="the friend's data was erased")
+        .execution_options(synchronize_session=False)
+    )
+    identity = Identity.of(email=email, name=member.name)
+    for column in (TellAFriendMail.note, TellAFriendMail.error):
+        scrub_column(session, column, identity, TellAFriendMail.program_id == member.program_id)

@@ -472,7 +472,8 @@ def sends_today(session: Session, member: Member) -> int:
     )
 
 
-def _recipient_hash(program: Program, address: str) -> str:
+def recipient_hash(program: Program, address: str) -> str:
+    """The keyed hash a tell-a-friend row keeps of the friend's (normalised) address."""
     return keyed_hash(f"{program.id}:{address}", "tell-a-friend")
 
 
@@ -502,7 +503,7 @@ def tell_a_friend(
         raise field("to", "is your own address")
     now = _today()
     day = now.date()
-    recipient_hash = _recipient_hash(program, spec.to)
+    to_hash = recipient_hash(program, spec.to)
     locale = spec.locale or kit_locale(program, member, None)
 
     def told_already() -> bool:
@@ -511,7 +512,7 @@ def tell_a_friend(
                 select(TellAFriendMail.id).where(
                     TellAFriendMail.member_id == member.id,
                     TellAFriendMail.day == day,
-                    TellAFriendMail.recipient_hash == recipient_hash,
+                    TellAFriendMail.recipient_hash == to_hash,
                 )
             )
             is not None
@@ -533,7 +534,7 @@ def tell_a_friend(
                 member_id=member.id,
                 day=day,
                 slot=slot,
-                recipient_hash=recipient_hash,
+                recipient_hash=to_hash,
                 recipient=spec.to,
                 locale=locale,
                 note=spec.note,
@@ -659,13 +660,16 @@ def deliver_tell_a_friend(mail_id: int) -> str:
     try:
         send_mail(mail)
     except MailError as exc:
+        # A refusal quotes the friend's address: the row, the job and the log keep it
+        # without (``from None``: the log's traceback leaves out the original too).
+        error = exc.without_recipient(mail.to)
         with unit_of_work() as session:
             session.execute(
                 update(TellAFriendMail)
                 .where(TellAFriendMail.id == mail_id)
-                .values(status="failed", error=exc.message[:500])
+                .values(status="failed", error=error.message[:500])
             )
-        raise
+        raise error from None
     with unit_of_work() as session:
         session.execute(
             update(TellAFriendMail)

@@ -619,22 +619,32 @@ def prune_deliveries(session: Session, *, older_than: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def deliveries_mentioning(
+    session: Session, program_id: int, values: list[str]
+) -> list[WebhookDelivery]:
+    """The program's deliveries whose body carries any of ``values`` (a member's external
+    id or e-mail, as a JSON string), oldest first: the deliveries about the member."""
+    needles = [orjson.dumps(v).decode() for v in values if v]
+    if not needles:
+        return []
+    return list(
+        session.scalars(
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.program_id == program_id,
+                or_(*(WebhookDelivery.body.contains(n, autoescape=True) for n in needles)),
+            )
+            .order_by(WebhookDelivery.id)
+        )
+    )
+
+
 def redact_deliveries_mentioning(session: Session, program_id: int, values: list[str]) -> int:
     """Redact the program's deliveries whose body carries any of ``values`` (a member's
     external id or e-mail, as a JSON string): the body keeps its envelope (id, type,
     created_at, program) and loses ``data``; the receivers' answers to it are cleared;
     a pending one is not sent. Returns how many were redacted."""
-    needles = [orjson.dumps(v).decode() for v in values if v]
-    if not needles:
-        return 0
-    found = list(
-        session.scalars(
-            select(WebhookDelivery).where(
-                WebhookDelivery.program_id == program_id,
-                or_(*(WebhookDelivery.body.contains(n, autoescape=True) for n in needles)),
-            )
-        )
-    )
+    found = deliveries_mentioning(session, program_id, values)
     for delivery in found:
         try:
             envelope = orjson.loads(delivery.body)

@@ -1,0 +1,115 @@
+"""Finding and blanking copies of an erased member's name and e-mail in other rows.
+
+A member's own rows are erased by each capability's ``privacy.erase``. Their name or
+e-mail may also have been copied into rows that are not theirs: a reviewer's note copied
+into the referrer's history, a friend's e-mail queued for them, a points reason, an event
+of another member naming them. Each capability blanks such copies in its own tables with
+``scrub_column``: the words are replaced by ``ERASED``, the rest of the row (amounts,
+statuses, counts) stays.
+
+The e-mail is matched anywhere, in any case; the name only as whole words and as written
+(its case), so that "Ann" does not change "Annual" nor "Will" the word "will". A name of
+one character is not looked for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, String, cast, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+ERASED = "(erased)"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What identifies an erased person in free text: e-mail addresses and names."""
+
+    emails: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, *, email: str | None = None, name: str | None = None) -> Identity:
+        name = (name or "").strip()
+        return cls(
+            emails=(email.strip(),) if email and email.strip() else (),
+            names=(name,) if len(name) > 1 else (),
+        )
+
+    @property
+    def needles(self) -> list[str]:
+        """Every string to look for, lower-cased (also as written inside JSON)."""
+        out: list[str] = []
+        for value in (*self.emails, *self.names):
+            for form in (value, orjson.dumps(value).decode()[1:-1]):
+                if form.lower() not in out:
+                    out.append(form.lower())
+        return out
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        parts = [f"(?i:{re.escape(e)})" for e in self.emails]
+        parts += [rf"(?<!\w){re.escape(n)}(?!\w)" for n in self.names]
+        return re.compile("|".join(parts)) if parts else None
+
+
+def scrub(value: Any, identity: Identity) -> Any:
+    """``value`` (text, or JSON: lists and objects, keys included) with every mention of
+    ``identity`` replaced by ``ERASED``."""
+    pattern = identity.pattern
+    if pattern is None:
+        return value
+    return _scrub(value, pattern)
+
+
+def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(ERASED, value)
+    if isinstance(value, list):
+        return [_scrub(v, pattern) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, pattern): _scrub(v, pattern) for k, v in value.items()}
+    return value
+
+
+def mentions(column: Any, identity: Identity) -> ColumnElement[bool] | None:
+    """A SQL condition: the column's text (JSON as stored) may mention ``identity``. A
+    coarse filter (substring, lower-cased); ``scrub`` decides."""
+    needles = identity.needles
+    if not needles:
+        return None
+    as_text = func.lower(cast(column, String))
+    return or_(*(as_text.contains(n, autoescape=True) for n in needles))
+
+
+def scrub_column(
+    session: Session,
+    column: InstrumentedAttribute[Any],
+    identity: Identity,
+    *where: ColumnElement[bool],
+) -> int:
+    """Replace mentions of ``identity`` in ``column`` of the rows matching ``where``.
+    Returns how many rows changed."""
+    condition = mentions(column, identity)
+    if condition is None:
+        return 0
+    model = column.class_
+    key = model.__mapper__.primary_key[0]
+    changed = 0
+    rows: Sequence[Any] = session.execute(select(key, column).where(condition, *where)).all()
+    for row_id, value in rows:
+        clean = scrub(value, identity)
+        if clean != value:
+            session.execute(
+                update(model)
+                .where(key == row_id)
+                .values({column.key: clean})
+                .execution_options(synchronize_session=False)
+            )
+            changed += 1
+    return changed
