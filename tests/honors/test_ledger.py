@@ -112,3 +112,14 @@ def test_points_api(client, program) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/api/v1/members/nobody/points").status_code == 404
     bad = client.get("/api/v1/members/ann/points", params={"cursor": "!!"})
     assert bad.status_code == 422 and "cursor" in bad.json()["error"]["fields"]
+
+
+def test_points_api_takes_the_largest_page_it_documents(client, program) -> None:  # type: ignore[no-untyped-def]
+    """limit=1000 is within the documented bounds: the route asks the ledger for one more
+    entry (to know whether a next page exists), which must not be refused."""
+    _member(program)
+    r = client.get("/api/v1/members/ann/points", params={"limit": 1000})
+    assert r.status_code == 200, r.text
+    assert r.json()["next_cursor"] is None
+    with unit_of_work() as session, pytest.raises(ValidationFailed):
+        ledger.entries(session, program, limit=1002)

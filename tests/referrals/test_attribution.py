@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from budding.core.db import unit_of_work
 from budding.referrals.links import link_cache
 from budding.referrals.models import Referral, ReferralClick
-from tests.referrals.conftest import set_settings
+from tests.referrals.conftest import now_iso, set_settings
 
 
 def _member(client, external_id: str) -> str:  # type: ignore[no-untyped-def]
@@ -292,6 +292,27 @@ def test_bad_settings_name_the_field(client) -> None:  # type: ignore[no-untyped
     assert client.get("/api/v1/referrals/settings").json()["mode"] == "open"
     r = client.patch("/api/v1/referrals/settings", json={"conversion_condition": " plan = 'pro' "})
     assert r.json()["conversion_condition"] == 'plan == "pro"'
+
+
+def test_conversion_event_must_be_a_known_type(client, program, reward_calls) -> None:  # type: ignore[no-untyped-def]
+    """An event type the program does not know is refused at ingestion, so a program
+    converting on one would never convert: the setting is refused, naming the field and
+    the accepted types, until the type is registered."""
+    r = client.patch("/api/v1/referrals/settings", json={"conversion_event": "order.paid"})
+    assert r.status_code == 422, r.text
+    reason = r.json()["error"]["fields"]["conversion_event"]
+    assert "order.paid" in reason and "purchase" in reason and "signup" in reason
+    assert client.get("/api/v1/referrals/settings").json()["conversion_event"] == "purchase"
+    r = client.post("/api/v1/event-types", json={"name": "order.paid"})
+    assert r.status_code == 201, r.text
+    r = client.patch("/api/v1/referrals/settings", json={"conversion_event": "order.paid"})
+    assert r.status_code == 200 and r.json()["conversion_event"] == "order.paid", r.text
+    ann = _member(client, "ann")
+    _signup(client, "bob", referral_code=ann)
+    event = {"id": "o1", "type": "order.paid", "member": "bob", "occurred_at": now_iso()}
+    assert client.post("/api/v1/events", json={"events": [event]}).json()["accepted"] == 1
+    assert _referred(client, "ann")[0]["converted_at"] is not None
+    assert [c["trigger_key"] for c in reward_calls if c["trigger"] == "conversion"] == ["o1"]
 
 
 def test_link_cache_is_only_a_cache(client, anon_client) -> None:  # type: ignore[no-untyped-def]

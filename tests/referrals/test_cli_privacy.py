@@ -60,6 +60,11 @@ def test_waitlist_and_settings_commands(client, program) -> None:  # type: ignor
     assert "waitlist" in out
     result = runner.invoke(app, ["referrals", "settings", "-p", "acme", "--set", "invite_quota=-3"])
     assert result.exit_code == 1 and "invite_quota" in result.output
+    # An event type the program does not know would never arrive to convert anything.
+    result = runner.invoke(
+        app, ["referrals", "settings", "-p", "acme", "--set", "conversion_event=order.paid"]
+    )
+    assert result.exit_code == 1 and "conversion_event" in result.output, result.output
     for i in range(4):
         client.post("/api/v1/waitlist", json={"email": f"p{i}@example.com"})
     listed = json.loads(_run("waitlist", "list", "-p", "acme", "--json"))

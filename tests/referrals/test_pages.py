@@ -332,3 +332,34 @@ def test_join_and_waitlist_forms_tie_errors_to_their_inputs(client, anon_client,
     client.post("/api/v1/members", json={"external_id": "cy", "email": "cy@example.com"})
     r = anon_client.post("/p/acme/waitlist", data={"email": "cy@example.com"})
     assert 'data-testid="waitlist-error"' in r.text and field_errors(r.text) == {}
+
+
+def test_settings_form_takes_only_known_event_types(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """The qualifying conversion's event type is one the program knows (offered by the
+    form); another is refused under its field, since no such event would be accepted."""
+    csrf = staff_client(anon_client)
+    client.post("/api/v1/event-types", json={"name": "order.paid"})
+    page = anon_client.get("/admin/acme/referrals").text
+    assert 'list="conversion-event-types"' in _input(page, "conversion_event")
+    assert '<option value="order.paid">' in page and '<option value="purchase">' in page
+    form = {
+        "csrf_token": csrf,
+        "mode": "open",
+        "invite_quota": "3",
+        "code_uses": "1",
+        "attribution_window_days": "30",
+        "attribution_model": "last_touch",
+        "conversion_event": "order.refunded",
+        "waitlist_skip_places": "5",
+        "waitlist_skip_cap": "50",
+        "waitlist_protected_top": "10",
+    }
+    r = anon_client.post("/admin/acme/referrals/settings", data=form)
+    assert r.status_code == 422
+    errors = field_errors(r.text)
+    assert set(errors) == {"conversion_event"} and "order.paid" in errors["conversion_event"]
+    assert client.get("/api/v1/referrals/settings").json()["conversion_event"] == "purchase"
+    form["conversion_event"] = "order.paid"
+    r = anon_client.post("/admin/acme/referrals/settings", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert client.get("/api/v1/referrals/settings").json()["conversion_event"] == "order.paid"

@@ -26,6 +26,10 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 LOCALES: tuple[str, ...] = ("en", "ko", "es", "id", "zh_Hans")
+# The supported locales as the API's schema states them: its validators also take tags such
+# as ko-KR or zh_CN (and "" for none), and refuse the rest in their own words.
+LOCALE_TAGS: tuple[str, ...] = tuple(loc.replace("_", "-") for loc in LOCALES)
+LOCALE_SCHEMA: dict[str, Any] = {"enum": [*LOCALE_TAGS, "", None]}
 LOCALE_NAMES: dict[str, str] = {
     "en": "English",
     "ko": "한국어",

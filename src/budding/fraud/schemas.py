@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from budding.fraud.checks import CHECKS, DEFAULT_POLICY
 
 Action = Literal["off", "flag", "hold", "block"]
+# Each setting's rules, shared by the settings and their partial update, whose schema then
+# states them; the check names are checked by a validator, in its own words.
+CheckActions = Annotated[
+    dict[str, Action], Field(json_schema_extra={"propertyNames": {"enum": list(CHECKS)}})
+]
+PerHour = Annotated[int, Field(ge=1, le=100_000)]
+RingWindowHours = Annotated[int, Field(ge=1, le=24 * 90)]
+RingMinSize = Annotated[int, Field(ge=2, le=1000)]
 
 
 class FraudSettings(BaseModel):
@@ -17,21 +25,21 @@ class FraudSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    checks: dict[str, Action] = Field(
+    checks: CheckActions = Field(
         default_factory=lambda: cast(dict[str, Action], dict(DEFAULT_POLICY)),
         description="per check: off, flag, hold (for review) or block",
     )
-    velocity_referrer_per_hour: int = Field(
-        default=10, ge=1, le=100_000, description="signups one referrer may bring within an hour"
+    velocity_referrer_per_hour: PerHour = Field(
+        default=10, description="signups one referrer may bring within an hour"
     )
-    velocity_ip_per_hour: int = Field(
-        default=5, ge=1, le=100_000, description="signups one IP address may make within an hour"
+    velocity_ip_per_hour: PerHour = Field(
+        default=5, description="signups one IP address may make within an hour"
     )
-    ring_window_hours: int = Field(
-        default=24, ge=1, le=24 * 90, description="how close in time a ring's accounts are created"
+    ring_window_hours: RingWindowHours = Field(
+        default=24, description="how close in time a ring's accounts are created"
     )
-    ring_min_size: int = Field(
-        default=4, ge=2, le=1000, description="accounts from one network that make a ring"
+    ring_min_size: RingMinSize = Field(
+        default=4, description="accounts from one network that make a ring"
     )
 
     @field_validator("checks")
@@ -47,13 +55,15 @@ class FraudSettings(BaseModel):
 
 
 class FraudSettingsPatch(BaseModel):
+    """Partial update (a null is "not given"), within the settings' own rules."""
+
     model_config = ConfigDict(extra="forbid")
 
-    checks: dict[str, Action] | None = None
-    velocity_referrer_per_hour: int | None = None
-    velocity_ip_per_hour: int | None = None
-    ring_window_hours: int | None = None
-    ring_min_size: int | None = None
+    checks: CheckActions | None = None
+    velocity_referrer_per_hour: PerHour | None = None
+    velocity_ip_per_hour: PerHour | None = None
+    ring_window_hours: RingWindowHours | None = None
+    ring_min_size: RingMinSize | None = None
 
 
 class AssessmentOut(BaseModel):

@@ -159,7 +159,8 @@ def entries(
 
     Page with ``before_id`` (the ``id`` of the last entry of the previous page).
     """
-    if not 1 <= limit <= 1000:
+    # 1001: a page of 1000 and one more, which tells whether a next page exists.
+    if not 1 <= limit <= 1001:
         raise field("limit", "must be between 1 and 1000")
     stmt = select(PointsEntry).where(PointsEntry.program_id == program.id)
     if member_id is not None:

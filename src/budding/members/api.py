@@ -9,7 +9,8 @@ from typing import Any
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic.config import JsonDict
 from sqlalchemy.orm import Session
 from starlette.routing import Route
 
@@ -28,7 +29,14 @@ from budding.core.metrics import EVENTS
 from budding.core.routing import OrjsonRoute
 from budding.members import events as event_service
 from budding.members import service
-from budding.members.schemas import EventPage, IngestResult, MemberIn, MemberOut, MemberPage
+from budding.members.schemas import (
+    TYPE_RE,
+    EventPage,
+    IngestResult,
+    MemberIn,
+    MemberOut,
+    MemberPage,
+)
 
 router = APIRouter(tags=["members"], route_class=OrjsonRoute)
 
@@ -179,7 +187,20 @@ def list_events(
     return {"events": events, "next_cursor": next_cursor}
 
 
+def _custom_type_name(schema: JsonDict) -> None:
+    # What register_event_type accepts, in its words when refused, stated for the schema:
+    # a name of the pattern that is not a standard type (known when the schema is made).
+    props = schema.get("properties")
+    name = props.get("name") if isinstance(props, dict) else None
+    if isinstance(name, dict):
+        name["pattern"] = TYPE_RE.pattern
+        standard: list[JsonValue] = [*sorted(event_service.standard_event_types())]
+        name["not"] = {"enum": standard}
+
+
 class EventTypeIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_custom_type_name)
+
     name: str
     description: str = Field("", max_length=500)
 

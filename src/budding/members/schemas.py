@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from budding.core.db import json_dumps
-from budding.core.i18n import normalise_locale
+from budding.core.i18n import LOCALE_SCHEMA, normalise_locale
 
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_ATTRIBUTES_BYTES = 16 * 1024
@@ -18,6 +18,11 @@ MAX_BATCH = 1000
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 EXTERNAL_ID_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# What check_external_id accepts, stated for the schema (its refusal keeps its words).
+EXTERNAL_ID_SCHEMA: dict[str, Any] = {
+    "maxLength": 200,
+    "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+}
 
 BUILTIN_EVENT_TYPES: tuple[str, ...] = (
     "signup",
@@ -63,10 +68,10 @@ class MemberIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    external_id: str
+    external_id: str = Field(json_schema_extra=EXTERNAL_ID_SCHEMA)
     email: str | None = None
     name: str | None = Field(default=None, max_length=200)
-    locale: str | None = None
+    locale: str | None = Field(default=None, json_schema_extra=LOCALE_SCHEMA)
     attributes: dict[str, Any] | None = None
     marketing_consent: bool | None = None
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from budding.core.auth import API, API_WRITE, ApiContext
@@ -268,7 +268,12 @@ def issue_staff_invites(body: StaffInvitesIn, ctx: ApiContext = API_WRITE) -> An
 def list_invites(
     ctx: ApiContext = API,
     member: str | None = None,
-    status: str | None = Query(None, description="available, used, expired or revoked"),
+    # The service refuses another status in its words; the enum states it for the schema.
+    status: str | None = Query(
+        None,
+        description="available, used, expired or revoked",
+        json_schema_extra={"enum": list(invites.STATUSES)},
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     who = members.get_member(ctx.session, ctx.program.id, member) if member else None
@@ -334,7 +339,11 @@ def join_waitlist(body: WaitlistJoinIn, request: Request, ctx: ApiContext = API_
 @router.get("/waitlist", response_model=list[WaitlistOut])
 def list_waitlist(
     ctx: ApiContext = API,
-    status: str = Query("waiting", description="waiting, released, joined or removed"),
+    status: str = Query(
+        "waiting",
+        description="waiting, released, joined or removed",
+        json_schema_extra={"enum": list(waitlist.STATUSES)},
+    ),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_ROW_ID),
 ) -> Any:
@@ -351,8 +360,11 @@ def release(body: ReleaseIn, ctx: ApiContext = API_WRITE) -> Any:
     return ReleaseOut(released=[ReleasedOut(**asdict(r)) for r in done])
 
 
+WaitlistEmail = Annotated[str, Path(json_schema_extra={"format": "email"})]
+
+
 @router.get("/waitlist/{email}", response_model=WaitlistDetailOut)
-def waitlist_entry(email: str, ctx: ApiContext = API) -> Any:
+def waitlist_entry(email: WaitlistEmail, ctx: ApiContext = API) -> Any:
     """Position, referral link and the history of position changes with their reasons."""
     entry = waitlist.get_entry(ctx.session, ctx.program, email)
     changes = [
@@ -369,7 +381,7 @@ def waitlist_entry(email: str, ctx: ApiContext = API) -> Any:
 
 
 @router.post("/waitlist/{email}/confirm", response_model=WaitlistOut)
-def confirm_waitlist(email: str, ctx: ApiContext = API_WRITE) -> Any:
+def confirm_waitlist(email: WaitlistEmail, ctx: ApiContext = API_WRITE) -> Any:
     """Confirm an e-mail your own system verified (instead of Budding's confirmation mail)."""
     entry = waitlist.get_entry(ctx.session, ctx.program, email)
     waitlist.confirm(ctx.session, ctx.program, entry)
@@ -436,7 +448,11 @@ def fission_tree(
 @router.get("/referrals", response_model=list[ReferralOut])
 def list_referrals(
     ctx: ApiContext = API,
-    status: str | None = Query(None, description="active, held, approved or rejected"),
+    status: str | None = Query(
+        None,
+        description="active, held, approved or rejected",
+        json_schema_extra={"enum": list(attribution.STATUSES)},
+    ),
     limit: int = Query(100, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ROW_ID, description="referral id to page before"),
 ) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from budding.core.errors import from_pydantic
+from budding.core.errors import field, from_pydantic
+from budding.members.events import event_types
 from budding.programs.models import Program
 from budding.programs.service import update_program_settings
 from budding.referrals.schemas import ReferralSettings
@@ -39,7 +40,8 @@ def update_referral_settings(
     """Change some settings; a bad value raises ``ValidationFailed`` naming its field and
     nothing is saved."""
     unknown = set(values) - set(ReferralSettings.model_fields)
-    merged = referral_settings(program).model_dump()
+    before = referral_settings(program)
+    merged = before.model_dump()
     merged.update(values)
     if unknown:
         merged.update({k: values[k] for k in unknown})
@@ -47,5 +49,20 @@ def update_referral_settings(
         spec = ReferralSettings.model_validate(merged)
     except ValidationError as exc:
         raise from_pydantic(exc) from None
+    # Only a change is checked: a type stored before this rule does not block the others.
+    if spec.conversion_event != before.conversion_event:
+        check_conversion_event(session, program, spec.conversion_event)
     update_program_settings(session, program, SECTION, spec.model_dump(mode="json"))
     return spec
+
+
+def check_conversion_event(session: Session, program: Program, name: str) -> None:
+    """Refuse an event type the program does not know: ingestion refuses its events, so
+    a referral would never convert."""
+    known = event_types(session, program.id)
+    if name not in known:
+        raise field(
+            "conversion_event",
+            f"{name!r} is not an event type of this program; register it first or use one "
+            f"of: {', '.join(sorted(known))}",
+        )

@@ -52,6 +52,8 @@ from budding.referrals.schemas import (
     ReferralFact,
 )
 
+STATUSES = ("available", "used", "expired", "revoked")  # what invite_status answers
+
 
 def invite_status(invite: InviteCode, now: datetime | None = None) -> str:
     """available, used, expired or revoked."""

@@ -21,6 +21,7 @@ from budding.core.i18n import N_, gettext
 from budding.core.routing import is_head_request
 from budding.core.templating import render
 from budding.members import service as members
+from budding.members.events import event_types
 from budding.members.portal import MEMBER, PORTAL, PortalContext, member_session_cookie
 from budding.referrals import attribution, invites, tree, waitlist
 from budding.referrals.clickwriter import writer
@@ -476,6 +477,7 @@ def _overview_context(ctx: StaffContext, program: Any) -> dict[str, Any]:
     return {
         "program": program,
         "settings": referral_settings(program),
+        "event_types": sorted(event_types(session, program.id)),
         "sizes": sizes,
         "chart": chart,
         "recent": refs,

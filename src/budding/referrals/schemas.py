@@ -5,18 +5,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from budding.core.i18n import normalise_locale
-from budding.members.schemas import TYPE_RE, check_external_id, normalise_email
+from budding.core.i18n import LOCALE_SCHEMA, normalise_locale
+from budding.core.routing import not_null
+from budding.members.schemas import (
+    EXTERNAL_ID_SCHEMA,
+    TYPE_RE,
+    check_external_id,
+    normalise_email,
+)
 
 CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _CONDITION_RE = re.compile(
     r"^\s*(?P<prop>[A-Za-z_][A-Za-z0-9_.]{0,63})\s*(?P<op>>=|<=|==|!=|=|>|<)\s*(?P<value>.+?)\s*$"
 )
 OPERATORS = (">=", "<=", "==", "!=", ">", "<")
+
+# What parse_condition accepts (or a blank, no condition), for the schema: a refusal keeps
+# its words. Quoted values hold no line break (``.`` of _CONDITION_RE matches none).
+_NUMBER = r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?"
+CONDITION_PATTERN = (
+    r"^\s*$|^\s*[A-Za-z_][A-Za-z0-9_.]{0,63}\s*((==|!=|=)\s*"
+    r"""("[^"\n]*"|'[^'\n]*'|[A-Za-z0-9_.-]+)|(>=|<=|>|<)\s*""" + _NUMBER + r")\s*$"
+)
 
 
 # --- the qualifying conversion -------------------------------------------------------
@@ -105,6 +119,18 @@ def parse_condition(text: str) -> Condition:
 # --- program settings ----------------------------------------------------------------
 
 Mode = Literal["open", "invite_only", "waitlist"]
+# Each setting's rules, shared by the settings and their partial update, whose schema then
+# states them. What a validator checks (in its own words) is stated with json_schema_extra.
+InviteQuota = Annotated[int, Field(ge=0, le=10_000)]
+CodeUses = Annotated[int, Field(ge=1, le=100_000)]
+CodeExpiryDays = Annotated[int, Field(ge=1, le=3650)]
+AttributionWindowDays = Annotated[int, Field(ge=1, le=365)]
+EventTypeName = Annotated[str, Field(json_schema_extra={"pattern": TYPE_RE.pattern})]
+ConditionText = Annotated[
+    str, Field(max_length=200, json_schema_extra={"pattern": CONDITION_PATTERN})
+]
+SkipPlaces = Annotated[int, Field(ge=0, le=100_000)]
+Places = Annotated[int, Field(ge=0, le=1_000_000)]
 Model = Literal["last_touch", "first_touch"]
 
 
@@ -118,36 +144,32 @@ class ReferralSettings(BaseModel):
         description="invite_only: registration needs an invite code; waitlist: people queue "
         "and are released in batches; open: anyone may join, referral links attribute.",
     )
-    invite_quota: int = Field(default=3, ge=0, le=10_000, description="invite codes per member")
-    code_uses: int = Field(default=1, ge=1, le=100_000, description="redemptions per invite code")
-    code_expiry_days: int | None = Field(
-        default=None, ge=1, le=3650, description="days an invite code stays valid (none: no expiry)"
+    invite_quota: InviteQuota = Field(default=3, description="invite codes per member")
+    code_uses: CodeUses = Field(default=1, description="redemptions per invite code")
+    code_expiry_days: CodeExpiryDays | None = Field(
+        default=None, description="days an invite code stays valid (none: no expiry)"
     )
-    attribution_window_days: int = Field(
+    attribution_window_days: AttributionWindowDays = Field(
         default=30,
-        ge=1,
-        le=365,
         description="days from a click to a signup, and from a signup to a "
         "qualifying conversion, that still count",
     )
     attribution_model: Model = Field(default="last_touch", description="last_touch or first_touch")
-    conversion_event: str = Field(
+    conversion_event: EventTypeName = Field(
         default="purchase", description="event type of a qualifying conversion"
     )
-    conversion_condition: str | None = Field(
-        default=None, max_length=200, description="optional property test, e.g. 'amount >= 20'"
+    conversion_condition: ConditionText | None = Field(
+        default=None, description="optional property test, e.g. 'amount >= 20'"
     )
-    waitlist_skip_places: int = Field(
+    waitlist_skip_places: SkipPlaces = Field(
         default=5,
-        ge=0,
-        le=100_000,
         description="places a waitlist entry moves up per confirmed referral",
     )
-    waitlist_skip_cap: int = Field(
-        default=50, ge=0, le=1_000_000, description="most places one entry can move up in total"
+    waitlist_skip_cap: Places = Field(
+        default=50, description="most places one entry can move up in total"
     )
-    waitlist_protected_top: int = Field(
-        default=10, ge=0, le=1_000_000, description="nobody skips into the first N places"
+    waitlist_protected_top: Places = Field(
+        default=10, description="nobody skips into the first N places"
     )
     waitlist_require_confirmation: bool = Field(
         default=True, description="release only entries whose e-mail is confirmed"
@@ -172,21 +194,37 @@ class ReferralSettings(BaseModel):
 
 
 class ReferralSettingsPatch(BaseModel):
-    """Partial update: only the fields given change."""
+    """Partial update: only the fields given change. The bounds are the settings' own, so
+    the schema states them; a None is "not given", and a null sent is refused (by
+    ReferralSettings) where the setting takes none."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=not_null(
+            "mode",
+            "invite_quota",
+            "code_uses",
+            "attribution_window_days",
+            "attribution_model",
+            "conversion_event",
+            "waitlist_skip_places",
+            "waitlist_skip_cap",
+            "waitlist_protected_top",
+            "waitlist_require_confirmation",
+        ),
+    )
 
     mode: Mode | None = None
-    invite_quota: int | None = None
-    code_uses: int | None = None
-    code_expiry_days: int | None = None
-    attribution_window_days: int | None = None
+    invite_quota: InviteQuota | None = None
+    code_uses: CodeUses | None = None
+    code_expiry_days: CodeExpiryDays | None = None
+    attribution_window_days: AttributionWindowDays | None = None
     attribution_model: Model | None = None
-    conversion_event: str | None = None
-    conversion_condition: str | None = None
-    waitlist_skip_places: int | None = None
-    waitlist_skip_cap: int | None = None
-    waitlist_protected_top: int | None = None
+    conversion_event: EventTypeName | None = None
+    conversion_condition: ConditionText | None = None
+    waitlist_skip_places: SkipPlaces | None = None
+    waitlist_skip_cap: Places | None = None
+    waitlist_protected_top: Places | None = None
     waitlist_require_confirmation: bool | None = None
 
 
@@ -304,10 +342,10 @@ def check_locale(v: str | None) -> str | None:
 class RedeemIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    external_id: str
-    email: str
+    external_id: str = Field(json_schema_extra=EXTERNAL_ID_SCHEMA)
+    email: str = Field(json_schema_extra={"format": "email"})
     name: str | None = Field(default=None, max_length=200)
-    locale: str | None = None
+    locale: str | None = Field(default=None, json_schema_extra=LOCALE_SCHEMA)
     ip: str | None = Field(default=None, max_length=64, description="the person's IP address")
     device: str | None = Field(default=None, max_length=200, description="a device fingerprint")
     click_id: str | None = Field(
@@ -327,10 +365,10 @@ class RedeemIn(BaseModel):
 class WaitlistJoinIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    email: str
+    email: str = Field(json_schema_extra={"format": "email"})
     referral_code: str | None = Field(default=None, max_length=40)
     click_id: str | None = Field(default=None, max_length=40)
-    locale: str | None = None
+    locale: str | None = Field(default=None, json_schema_extra=LOCALE_SCHEMA)
     ip: str | None = Field(default=None, max_length=64)
 
     _locale = field_validator("locale")(check_locale)

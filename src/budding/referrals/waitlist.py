@@ -49,6 +49,7 @@ from budding.referrals.models import (
 from budding.referrals.schemas import WaitlistEntryInfo
 
 COUNTER = "waitlist"
+STATUSES = ("waiting", "released", "joined", "removed")  # what list_entries filters by
 LINK_PURPOSE = "waitlist-link"
 
 
@@ -578,7 +579,7 @@ def list_entries(
     """Entries in queue order with their positions (waiting ones), or newest first."""
     if not 1 <= limit <= 1000:
         raise field("limit", "must be between 1 and 1000")
-    if status not in (None, "waiting", "released", "joined", "removed"):
+    if status is not None and status not in STATUSES:
         raise field("status", "must be waiting, released, joined or removed")
     if status == "waiting":
         rows = session.scalars(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime
 
 from budding.core import i18n
@@ -33,7 +33,11 @@ router = APIRouter(tags=["sharing"])
 
 
 @router.get("/members/{external_id}/share-kit", response_model=ShareKitOut)
-def share_kit(external_id: str, ctx: ApiContext = API, locale: str | None = None) -> Any:
+def share_kit(
+    external_id: str,
+    ctx: ApiContext = API,
+    locale: str | None = Query(None, json_schema_extra=i18n.LOCALE_SCHEMA),
+) -> Any:
     """The member's fission material: referral link, QR code URLs, an e-mail signature, and
     per channel a share URL and a prefilled message in ``locale`` (default: the member's)."""
     member = service.member_by_external_id(ctx.session, ctx.program, external_id)
@@ -135,13 +139,26 @@ def list_templates(ctx: ApiContext = API) -> Any:
     return service.list_templates(ctx.session, ctx.program)
 
 
+# The service refuses another locale in its words (and takes tags such as ko-KR too); the
+# enum states the supported ones for the schema.
+TemplateLocale = Annotated[
+    str,
+    Path(
+        description="en, ko, es, id or zh-Hans",
+        json_schema_extra={"enum": list(i18n.LOCALE_TAGS)},
+    ),
+]
+
+
 @router.get("/share-templates/{key}/{locale}", response_model=TemplateOut)
-def get_template(key: str, locale: str, ctx: ApiContext = API) -> Any:
+def get_template(key: str, locale: TemplateLocale, ctx: ApiContext = API) -> Any:
     return service.get_template(ctx.session, ctx.program, key, locale)
 
 
 @router.put("/share-templates/{key}/{locale}", response_model=TemplateOut)
-def put_template(key: str, locale: str, body: TemplateIn, ctx: ApiContext = API_WRITE) -> Any:
+def put_template(
+    key: str, locale: TemplateLocale, body: TemplateIn, ctx: ApiContext = API_WRITE
+) -> Any:
     """Set the wording of a message kind (chat, post, email, tell_a_friend, signature) or
     of one channel, in one locale. Placeholders: {name}, {link}, {program}, {code}."""
     return service.set_template(
@@ -150,7 +167,7 @@ def put_template(key: str, locale: str, body: TemplateIn, ctx: ApiContext = API_
 
 
 @router.delete("/share-templates/{key}/{locale}", response_model=TemplateOut)
-def reset_template(key: str, locale: str, ctx: ApiContext = API_WRITE) -> Any:
+def reset_template(key: str, locale: TemplateLocale, ctx: ApiContext = API_WRITE) -> Any:
     """Back to the default wording."""
     return service.reset_template(ctx.session, ctx.program, key, locale)
 

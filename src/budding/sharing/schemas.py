@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from budding.core.i18n import normalise_locale
+from budding.core.i18n import LOCALE_SCHEMA, normalise_locale
+from budding.core.routing import not_null
 from budding.members.schemas import normalise_email
 from budding.sharing.channels import CHANNEL_KEYS
 
@@ -26,32 +27,49 @@ def _locale(v: str | None) -> str | None:
     return loc
 
 
+ORIGIN_RE = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?)$")
+# Each setting's rules, shared by the settings and their partial update, whose schema then
+# states them. What a validator checks (in its own words) is stated with json_schema_extra.
+Channels = Annotated[
+    list[str],
+    Field(
+        json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(CHANNEL_KEYS)}}
+    ),
+]
+DailyLimit = Annotated[int, Field(ge=0, le=100)]
+KakaoKey = Annotated[str, Field(max_length=100)]
+SdkUrl = Annotated[str, Field(max_length=300, json_schema_extra={"pattern": "^(https://.*)?$"})]
+Origins = Annotated[
+    list[str], Field(json_schema_extra={"items": {"type": "string", "pattern": ORIGIN_RE.pattern}})
+]
+TokenSeconds = Annotated[int, Field(ge=60, le=86400)]
+
+
 class SharingSettings(BaseModel):
     """A program's sharing settings, stored in ``program.settings["sharing"]``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    channels: list[str] = Field(
+    channels: Channels = Field(
         default_factory=lambda: list(CHANNEL_KEYS),
         description="channels offered in the share kit, in any order",
     )
-    tell_a_friend_daily_limit: int = Field(
-        default=5, ge=0, le=100, description="tell-a-friend e-mails one member may send per UTC day"
+    tell_a_friend_daily_limit: DailyLimit = Field(
+        default=5, description="tell-a-friend e-mails one member may send per UTC day"
     )
-    kakao_js_key: str | None = Field(
+    kakao_js_key: KakaoKey | None = Field(
         default=None,
-        max_length=100,
         description="Kakao JavaScript key: KakaoTalk shares through the SDK",
     )
-    kakao_sdk_url: str | None = Field(
-        default=None, max_length=300, description="https URL of the Kakao JavaScript SDK to load"
+    kakao_sdk_url: SdkUrl | None = Field(
+        default=None, description="https URL of the Kakao JavaScript SDK to load"
     )
-    widget_origins: list[str] = Field(
+    widget_origins: Origins = Field(
         default_factory=lambda: ["*"],
         description="origins allowed to frame the widget (CSP frame-ancestors); '*' for any",
     )
-    widget_token_ttl_seconds: int = Field(
-        default=3600, ge=60, le=86400, description="default lifetime of a widget member token"
+    widget_token_ttl_seconds: TokenSeconds = Field(
+        default=3600, description="default lifetime of a widget member token"
     )
 
     @field_validator("channels")
@@ -75,20 +93,29 @@ class SharingSettings(BaseModel):
     @classmethod
     def _origins(cls, v: list[str]) -> list[str]:
         for origin in v:
-            if origin != "*" and not re.match(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$", origin):
+            if not ORIGIN_RE.match(origin):
                 raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com")
         return v
 
 
 class SharingSettingsPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Partial update: a None is "not given", and a null sent is refused (by SharingSettings)
+    where the setting takes none. The rules are the settings' own; those its validators
+    check, in their words, are stated for the schema."""
 
-    channels: list[str] | None = None
-    tell_a_friend_daily_limit: int | None = None
-    kakao_js_key: str | None = None
-    kakao_sdk_url: str | None = None
-    widget_origins: list[str] | None = None
-    widget_token_ttl_seconds: int | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=not_null(
+            "channels", "tell_a_friend_daily_limit", "widget_origins", "widget_token_ttl_seconds"
+        ),
+    )
+
+    channels: Channels | None = None
+    tell_a_friend_daily_limit: DailyLimit | None = None
+    kakao_js_key: KakaoKey | None = None
+    kakao_sdk_url: SdkUrl | None = None
+    widget_origins: Origins | None = None
+    widget_token_ttl_seconds: TokenSeconds | None = None
 
 
 # --- the share kit ---------------------------------------------------------------------
@@ -137,10 +164,17 @@ class StepIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(description="idempotency key of the step (8-64 of A-Z a-z 0-9 _ -)")
+    # Patterns and names the validators below check, in their words, stated for the schema.
+    id: str = Field(
+        description="idempotency key of the step (8-64 of A-Z a-z 0-9 _ -)",
+        json_schema_extra={"pattern": TOKEN_RE.pattern},
+    )
     type: Literal["share_opened", "channel_chosen", "share_sent"]
-    share_id: str = Field(description="the share session: one opening of the kit")
-    channel: str | None = None
+    share_id: str = Field(
+        description="the share session: one opening of the kit",
+        json_schema_extra={"pattern": TOKEN_RE.pattern},
+    )
+    channel: str | None = Field(default=None, json_schema_extra={"enum": [*CHANNEL_KEYS, None]})
     occurred_at: AwareDatetime | None = Field(default=None, description="default: when received")
 
     @field_validator("id", "share_id")
@@ -172,12 +206,16 @@ class StepsOut(BaseModel):
 class TellAFriendIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    to: str = Field(description="the friend's e-mail address")
+    to: str = Field(
+        description="the friend's e-mail address", json_schema_extra={"format": "email"}
+    )
     note: str = Field(default="", max_length=300, description="a personal line (plain text)")
     locale: str | None = Field(
-        default=None, description="language of the e-mail (default: member's)"
+        default=None,
+        description="language of the e-mail (default: member's)",
+        json_schema_extra=LOCALE_SCHEMA,
     )
-    share_id: str | None = None
+    share_id: str | None = Field(default=None, json_schema_extra={"pattern": TOKEN_RE.pattern})
 
     @field_validator("to")
     @classmethod
@@ -204,7 +242,7 @@ class WidgetTokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ttl_seconds: int | None = Field(default=None, ge=60, le=86400)
-    locale: str | None = None
+    locale: str | None = Field(default=None, json_schema_extra=LOCALE_SCHEMA)
 
     _loc = field_validator("locale")(_locale)
 

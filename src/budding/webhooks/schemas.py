@@ -5,12 +5,35 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from budding.webhooks.service import MAX_SECRET_OVERLAP
+from budding.webhooks.service import ALL_EVENTS, MAX_SECRET_OVERLAP, known_event_types
+
+# What check_url and check_event_types accept, stated for the schema: they refuse the
+# rest in their own words (and an internal address, which no pattern can tell).
+URL_PATTERN = (
+    r"^https?://([^\s/?#@]+@)?[A-Za-z0-9.-]+"
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"([/?#]\S*)?$"
+)
+
+
+def _event_type_enum(schema: JsonDict) -> None:
+    # Computed when the schema is, not at import: capabilities declare their own types.
+    props = schema.get("properties")
+    prop = props.get("event_types") if isinstance(props, dict) else None
+    if isinstance(prop, dict):
+        prop["items"] = {"type": "string", "enum": [ALL_EVENTS, *known_event_types()]}
 
 
 class EndpointIn(BaseModel):
-    url: str = Field(description="http(s) URL that receives POSTed events", max_length=2000)
+    model_config = ConfigDict(json_schema_extra=_event_type_enum)
+
+    url: str = Field(
+        description="http(s) URL that receives POSTed events",
+        max_length=2000,
+        json_schema_extra={"pattern": URL_PATTERN},
+    )
     event_types: list[str] = Field(
         description='Event types to receive (see GET /webhooks/event-types); ["*"] for all',
         min_length=1,
@@ -22,7 +45,9 @@ class EndpointIn(BaseModel):
 class EndpointPatch(BaseModel):
     """The fields to change; those left out stay as they are."""
 
-    url: str | None = Field(None, max_length=2000)
+    model_config = ConfigDict(json_schema_extra=_event_type_enum)
+
+    url: str | None = Field(None, max_length=2000, json_schema_extra={"pattern": URL_PATTERN})
     event_types: list[str] | None = Field(None, min_length=1, max_length=50)
     description: str | None = Field(None, max_length=200)
 
