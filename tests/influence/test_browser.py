@@ -68,3 +68,75 @@ def test_pages_render_charts(browser: Any, live_server: Any, community: dict[str
     page.screenshot(path=str(folder / "influence-planner-result.png"), full_page=True)
     assert not errors, errors
     context.close()
+
+
+def _signed_in_context(browser: Any, live_server: Any, email: str, **options: Any) -> Any:
+    from tests.factories import PASSWORD
+
+    from budding.accounts import service as accounts
+    from budding.core.auth import SESSION_COOKIE, session_cookie_value
+
+    with unit_of_work() as session:
+        login = accounts.login(session, email=email, password=PASSWORD, ip="127.0.0.1")
+    assert login is not None
+    context = browser.new_context(**options)
+    cookie = {"name": SESSION_COOKIE, "value": session_cookie_value(login.token)}
+    context.add_cookies([{**cookie, "url": live_server.url}])
+    return context
+
+
+def test_planner_checkboxes_sit_beside_their_labels(
+    browser: Any, live_server: Any, community: dict[str, Any]
+) -> None:
+    """A form's full-width inputs must not stretch its checkboxes: each box stays on
+    the line of its label, at a desk and on a phone."""
+    from tests.factories import make_staff
+
+    email = make_staff()
+    for width in (1280, 390):
+        context = _signed_in_context(
+            browser, live_server, email, viewport={"width": width, "height": 900}, locale="en-US"
+        )
+        page = context.new_page()
+        page.goto(f"{live_server.url}/admin/acme/influence/planner")
+        # each box's top, and the top of the first line of its label's text
+        tops = page.eval_on_selector_all(
+            "[data-testid=planner-form] input[type=checkbox]",
+            """boxes => boxes.map(box => {
+                const range = document.createRange();
+                range.setStartAfter(box);
+                range.setEndAfter(box.parentElement.lastChild);
+                const text = range.getClientRects()[0];
+                return [box.getBoundingClientRect().top, text.top, box.getBoundingClientRect().width];
+            })""",
+        )
+        assert len(tops) == 5
+        for box_top, text_top, box_width in tops:
+            assert box_width < 40 and abs(box_top - text_top) < 12, (width, tops)
+        context.close()
+
+
+def test_section_links_stay_on_one_line_on_a_phone_in_korean(
+    browser: Any, live_server: Any, community: dict[str, Any]
+) -> None:
+    """On a phone the sections become a scrolling row; Korean and Chinese words may
+    break between any two characters, which stacked each link into a column."""
+    from tests.factories import make_staff
+
+    context = _signed_in_context(
+        browser, live_server, make_staff(), viewport={"width": 390, "height": 844}, locale="ko-KR"
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/acme/influence")
+    assert page.locator("html").get_attribute("lang") == "ko"
+    lines = page.eval_on_selector_all(
+        "nav.sidenav a",
+        """links => links.map(a => {
+            const range = document.createRange();
+            range.selectNodeContents(a);
+            return [a.textContent.trim(), new Set([...range.getClientRects()].map(r => r.top)).size];
+        })""",
+    )
+    assert len(lines) > 5 and all(n == 1 for _, n in lines), lines
+    page.screenshot(path=str(shots() / "influence-leaders-ko-phone.png"))
+    context.close()

@@ -198,3 +198,55 @@ def test_attributes_saved_with_a_byte_order_mark(edges: Path, tmp_path: Path) ->
         "seeds", str(edges), "--k", "1", "--allowed", "언어=es", "--attributes", str(long), "--json"
     )
     assert out["seeds"][0] in {"b1", "b2"}
+
+
+def test_errors_name_the_option_on_one_line(edges: Path) -> None:
+    """Engine errors (edge probabilities, model) say which option was wrong, and no
+    message is wrapped to the terminal's width or eaten as console markup."""
+    for args, option in (
+        (["seeds", str(edges), "--probability", "uniform:2"], "--probability"),
+        (["seeds", str(edges), "--probability", "sometimes"], "--probability"),
+        (["rank", str(edges), "--model", "zz"], "--model"),
+        (["rank", str(edges), "--by", "nosuch"], "--by"),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+        assert result.output.startswith(f"error: {option}:"), (args, result.output)
+        assert result.output.count("\n") == 1, (args, result.output)
+    bracket = runner.invoke(app, ["simulate", str(edges), "--seeds", "[b]zz"])
+    assert bracket.exit_code == 2 and "[b]zz" in bracket.output, bracket.output
+
+
+def test_unknown_target_value_lists_the_known_ones(edges: Path, attributes: Path) -> None:
+    result = runner.invoke(
+        app, ["seeds", str(edges), "--target", "lang=fr", "--attributes", str(attributes)]
+    )
+    assert result.exit_code == 2
+    assert "lang=fr" in result.output and "(known values: es, ko)" in result.output
+
+
+def test_simulate_json_writes_seeds_as_the_source_does(tmp_path: Path) -> None:
+    """Integer ids come back as numbers, as in ``seeds --json``, so the two outputs compare."""
+    path = tmp_path / "numbers.txt"
+    path.write_text("1 2\n2 3\n3 1\n3 4\n")
+    chosen = run("seeds", str(path), "--k", "2", "--json")
+    assert all(isinstance(s, int) for s in chosen["seeds"])
+    seeds_json = tmp_path / "seeds.json"
+    seeds_json.write_text(json.dumps(chosen))
+    out = run("simulate", str(path), "--seeds-file", str(seeds_json), "--runs", "64", "--json")
+    assert out["plans"][0]["seeds"] == chosen["seeds"]
+    named = run("simulate", str(path), "--seeds", "4, 1", "--runs", "64", "--json")
+    assert named["plans"][0]["seeds"] == [4, 1]
+
+
+def test_tables_keep_whole_ids_and_headers_when_piped(tmp_path: Path) -> None:
+    """Redirected to a file the tables were cut to 80 columns: every UUID became
+    "0000000…", so the leaders could not be told apart."""
+    ids = [f"00000000-0000-0000-0000-{i:012x}" for i in range(6)]
+    path = tmp_path / "uuids.csv"
+    path.write_text("".join(f"{ids[i]},{ids[(i + 1) % 6]}\n" for i in range(6)))
+    result = runner.invoke(app, ["rank", str(path), "--top", "6", "--rr-sets", "1000"])
+    assert result.exit_code == 0, result.output
+    assert all(i in result.output for i in ids), result.output
+    assert "betweenness" in result.output and "out_degree" in result.output
+    assert "…" not in result.output

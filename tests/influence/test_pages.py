@@ -128,3 +128,37 @@ def test_reach_chart_legend_takes_each_plans_colour() -> None:
     for s in series:
         colours.setdefault(s["name"], set()).add(s["itemStyle"]["color"])
     assert all(len(c) == 1 for c in colours.values()) and colours["IMM"] != colours["followers"]
+
+
+def test_planner_speaks_the_staff_language(anon_client: Any, community: dict[str, Any]) -> None:
+    """A job's status and the result's counts are shown in the page's language, not as
+    the queue's raw words ("succeeded") and bare digits ("1000")."""
+    csrf = sign_in(anon_client)
+    form = {
+        "csrf_token": csrf, "k": "1", "strategies": "followers", "launch_costs": "1",
+        "reward": "0", "runs": "1000", "target": "", "funnel": "",
+    }  # fmt: skip
+    with jobs.immediate():
+        posted = anon_client.post(
+            "/admin/acme/influence/planner", data=form, follow_redirects=False
+        )
+    assert posted.status_code == 303, posted.text
+    ko = {"accept-language": "ko"}
+    listing = anon_client.get("/admin/acme/influence/planner", headers=ko)
+    assert '<span class="pill">성공</span>' in listing.text
+    assert ">succeeded<" not in listing.text
+    result = anon_client.get(posted.headers["location"])
+    assert "1,000 simulations per plan" in result.text, result.text
+    partial = anon_client.get(posted.headers["location"], headers={**ko, "hx-request": "true"})
+    assert "성공" in partial.text and ">succeeded<" not in partial.text
+
+
+def test_reach_chart_legend_scrolls_instead_of_covering_the_chart() -> None:
+    """With several plans on a phone a plain legend wraps over the plot's top lines."""
+    from budding.influence.pages import _curves
+
+    plans = [
+        {"name": f"plan {i}", "reach_per_step": [1.0], "reach_per_step_ci95": [(0.5, 1.5)]}
+        for i in range(4)
+    ]
+    assert _curves({"plans": plans})["option"]["legend"]["type"] == "scroll"

@@ -162,3 +162,27 @@ def test_cli_program_source(community: dict[str, Any]) -> None:
     target = runner.invoke(app, ["seeds", "--program", "acme", "--target", "locale=ko"])
     assert target.exit_code == 2 and "--target" in target.output
     assert "--attributes" not in target.output  # a program has no attributes file
+
+
+def test_an_unknown_target_value_lists_the_known_ones(
+    client: Any, community: dict[str, Any]
+) -> None:
+    """city=Seoul where the members say 서울: the answer shows what there is."""
+    bad = client.post("/api/v1/influence/seeds", json={"k": 1, "target": "lang=fr"})
+    assert bad.status_code == 422
+    assert (
+        bad.json()["error"]["fields"]["target"]
+        == "no member has lang=fr (known values: es, id, ko)"
+    )
+
+
+def test_plans_need_distinct_names(client: Any, community: dict[str, Any]) -> None:
+    """Results, table rows and chart lines are told apart by name."""
+    with unit_of_work() as session:
+        before = len(jobs.list_jobs(session, program_id=community["program"].id))
+    plans = [{"name": "a", "strategy": "imm", "k": 2}, {"name": "a", "strategy": "pagerank"}]
+    bad = client.post("/api/v1/influence/simulations", json={"plans": plans, "runs": 10})
+    assert bad.status_code == 422, bad.text
+    assert "plans.1.name" in bad.json()["error"]["fields"]
+    with unit_of_work() as session:
+        assert len(jobs.list_jobs(session, program_id=community["program"].id)) == before

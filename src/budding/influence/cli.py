@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -43,8 +44,17 @@ out = Console()
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    # one line whatever the terminal's width; ids and paths may hold "[...]" (not markup)
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def _engine_error(exc: ValueError) -> typer.Exit:
+    """An error from the engine, naming --probability when the edge probabilities were
+    at fault (a bad spec, weights out of range, duplicates that would add up)."""
+    from budding.influence.probability import ProbabilityError
+
+    return _fail(f"--probability: {exc}" if isinstance(exc, ProbabilityError) else str(exc))
 
 
 @contextmanager
@@ -219,8 +229,16 @@ def _select(
             except KeyError:
                 continue
     if not chosen:
-        raise _fail(f"{option}: no node of the graph has {name}={value}")
+        known = _some(attrs[name].values())
+        raise _fail(f"{option}: no node of the graph has {name}={value} (known values: {known})")
     return chosen
+
+
+def _some(values: Any, limit: int = 50) -> str:
+    """A few distinct values, sorted, for an error message ("Seoul" vs "서울")."""
+    distinct = sorted({v for v in values if v})
+    more = ", …" if len(distinct) > limit else ""
+    return ", ".join(distinct[:limit]) + more or "none"
 
 
 def _known(attrs: dict[str, dict[str, str]]) -> str:
@@ -272,11 +290,12 @@ def rank_command(
     as_json: bool = _JSON,
 ) -> None:
     """Rank opinion leaders: reach, PageRank, betweenness, coreness, degrees."""
-    from budding.influence.probability import ProbabilityError
     from budding.influence.ranking import leaders_by_group, rank
 
     if by not in MEASURES:
         raise _fail(f"--by: '{by}' is not one of {', '.join(MEASURES)}")
+    if model not in ("ic", "lt"):
+        raise _fail(f"--model: '{model}' must be ic or lt")
     with _progress(True) as progress:
         src = _open_source(source, program, progress, reverse, keep_self_loops, keep_duplicates)
         graph = src.graph
@@ -293,8 +312,8 @@ def rank_command(
                 scheduler=client,
                 progress=step,
             )  # fmt: skip
-        except (ProbabilityError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+        except ValueError as exc:
+            raise _engine_error(exc) from None
         finally:
             if client is not None:
                 client.close()
@@ -333,6 +352,18 @@ def rank_command(
     _print_ranking(ranking, f"Top {len(ranking)} of {graph.n:,} by {by}")
 
 
+def _print_table(table: Table) -> None:
+    """Print at the table's natural width when stdout is a file or a pipe: cut to the
+    default 80 columns, long ids (UUIDs) and headers ended in "…"."""
+    from rich.measure import Measurement
+
+    if out.is_terminal:
+        out.print(table)
+        return
+    width = Measurement.get(out, out.options.update_width(100_000), table).maximum
+    Console(width=max(width, out.width)).print(table)  # print(width=…) is capped at out.width
+
+
 def _print_ranking(ranking: Any, title: str) -> None:
     table = Table(title=title)
     table.add_column("#", justify="right")
@@ -345,7 +376,7 @@ def _print_ranking(ranking: Any, title: str) -> None:
             v = row[name]
             cells.append(f"{v:,}" if isinstance(v, int) else f"{v:.4g}")
         table.add_row(*cells)
-    out.print(table)
+    _print_table(table)
 
 
 @app.command("seeds")
@@ -381,7 +412,6 @@ def seeds_command(
 ) -> None:
     """Choose the k seeds with the largest expected spread (IMM)."""
     from budding.influence.maximization import imm
-    from budding.influence.probability import ProbabilityError
 
     if model not in ("ic", "lt"):
         raise _fail(f"--model: '{model}' must be ic or lt")
@@ -418,8 +448,8 @@ def seeds_command(
                 candidates=candidates, scheduler=client,
                 progress=_callback(progress, "sampling RR sets"),
             )  # fmt: skip
-        except (ProbabilityError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+        except ValueError as exc:
+            raise _engine_error(exc) from None
         finally:
             if client is not None:
                 client.close()
@@ -442,7 +472,7 @@ def seeds_command(
         table.add_row(
             str(i + 1), str(node), f"{result.marginal[i]:,.1f}", f"{result.cumulative[i]:,.1f}"
         )
-    out.print(table)
+    _print_table(table)
 
 
 @app.command("simulate")
@@ -473,7 +503,6 @@ def simulate_command(
 ) -> None:
     """Simulate a campaign from given seeds: reach with 95 % interval, per step, K."""
     from budding.influence.campaign import Plan, ShareModel, calibrate, compare
-    from budding.influence.probability import ProbabilityError
 
     seed_ids = _seed_ids(seeds, seeds_file)
     if not 0 < saturation <= 1:
@@ -499,7 +528,9 @@ def simulate_command(
                 missing.append(s)
         if missing:
             raise _fail(f"--seeds: not in the graph: {', '.join(map(str, missing[:10]))}")
-        plans = [Plan(seed_ids, c, reward, name=f"launch cost {c:g}") for c in launch_cost]
+        # the source's own ids (numbers for integer ids), as `seeds --json` writes them
+        ids = graph.id_list(graph.index_of(s) for s in seed_ids)
+        plans = [Plan(ids, c, reward, name=f"launch cost {c:g}") for c in launch_cost]
         client = _client(scheduler)
         started = time.perf_counter()
         try:
@@ -508,8 +539,8 @@ def simulate_command(
                 max_steps=max_steps,
                 seed=seed, scheduler=client, progress=_callback(progress, "simulating"),
             )  # fmt: skip
-        except (ProbabilityError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+        except ValueError as exc:
+            raise _engine_error(exc) from None
         finally:
             if client is not None:
                 client.close()
@@ -536,7 +567,7 @@ def simulate_command(
             str(r.reach_per_step.shape[0] - 1),
             k0,
         )
-    out.print(table)
+    _print_table(table)
 
 
 def _seed_ids(seeds: str | None, seeds_file: Path | None) -> list[str]:

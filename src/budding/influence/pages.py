@@ -17,6 +17,7 @@ from budding.core.templating import render
 from budding.influence import service
 from budding.influence.ranking import MEASURES
 from budding.influence.schemas import SimulationIn
+from budding.jobs.pages import STATUS_LABELS  # the Jobs pages' words for a job's status
 
 router = APIRouter(include_in_schema=False)
 
@@ -167,6 +168,7 @@ def _planner(
         members=pg.graph.n,
         strategies=STRATEGY_LABELS,
         recent=recent,
+        status_labels=STATUS_LABELS,
     )
 
 
@@ -304,7 +306,8 @@ def _curves(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "option": {
             "tooltip": {"trigger": "axis"},
-            "legend": {"data": [p["name"] for p in result["plans"]]},
+            # one scrolling row: wrapped over several rows it covers the plot on a phone
+            "legend": {"type": "scroll", "data": [p["name"] for p in result["plans"]]},
             "grid": {"left": 56, "right": 16, "top": 48, "bottom": 40},
             "xAxis": {"type": "category", "data": list(range(steps)), "name": gettext("Step")},
             "yAxis": {"type": "value", "name": gettext("Members reached")},
@@ -323,8 +326,9 @@ def planner_result(request: Request, slug: str, job_id: int, ctx: StaffContext =
     finished = record.status in ("succeeded", "failed")
     if request.headers.get("hx-request") == "true":
         response: Response = render(
-            request, "influence/_progress.html", program=program, job=record, finished=finished
-        )
+            request, "influence/_progress.html", program=program, job=record,
+            finished=finished, status_labels=STATUS_LABELS,
+        )  # fmt: skip
         if finished:
             response.headers["HX-Refresh"] = "true"
         return response
@@ -337,4 +341,5 @@ def planner_result(request: Request, slug: str, job_id: int, ctx: StaffContext =
         finished=finished,
         result=result,
         chart=_curves(result) if result and result.get("plans") else None,
+        status_labels=STATUS_LABELS,
     )

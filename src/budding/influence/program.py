@@ -51,6 +51,10 @@ class ProgramGraph:
         """External ids of members whose attribute ``name`` equals ``value`` (as text)."""
         return [m for m, attrs in self.attributes.items() if _text(attrs.get(name)) == value]
 
+    def attribute_values(self, name: str) -> list[str]:
+        """The distinct values (as text) members have for attribute ``name``, sorted."""
+        return sorted({_text(a.get(name)) for a in self.attributes.values()} - {""})
+
     def attribute_names(self) -> list[str]:
         """The attributes members have with a plain value (text, number, yes/no), sorted."""
         names: set[str] = set()

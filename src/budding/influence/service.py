@@ -40,7 +40,15 @@ def target_members(pg: ProgramGraph, spec: str, name: str = "target") -> list[st
     attr, value = (s.strip() for s in spec.split("=", 1))
     found = pg.members_where(attr, value)
     if not found:
-        raise field(name, f"no member has {attr}={value}")
+        # show what there is: "city=Seoul" where the members say "서울"
+        values = pg.attribute_values(attr)
+        if not values:
+            known = ", ".join(pg.attribute_names()) or "none"
+            raise field(name, f"no member has the attribute {attr!r} (known: {known})")
+        more = ", …" if len(values) > 50 else ""
+        raise field(
+            name, f"no member has {attr}={value} (known values: {', '.join(values[:50])}{more})"
+        )
     return found
 
 
@@ -171,7 +179,11 @@ def start_simulation(session: Session, program: Any, request: SimulationIn) -> j
     """
     from budding.members import service as members
 
+    names: set[str] = set()
     for i, plan in enumerate(request.plans):
+        if plan.name and plan.name in names:  # plans are told apart by name in results
+            raise field(f"plans.{i}.name", f"another plan is already called {plan.name!r}")
+        names.add(plan.name)
         if plan.seeds:
             found = {m.external_id for m in members.members_by_external_ids(
                 session, program.id, plan.seeds
