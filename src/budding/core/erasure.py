@@ -4,7 +4,7 @@ A member's own rows are erased by each capability's ``privacy.erase``. Their nam
 e-mail may also have been copied into rows that are not theirs: a reviewer's note copied
 into the referrer's history, a friend's e-mail queued for them, a points reason, an event
 of another member naming them. Each capability blanks such copies in its own tables with
-``scrub_column``: the words are replaced by ``ERASED``, the rest of the row (amounts,
+``scrub_mentions`` (or ``scrub_column``): the words are replaced by ``ERASED``, the rest of the row (amounts,
 statuses, counts) stays.
 
 The e-mail is matched anywhere, in any case; the name only as whole words and as written
@@ -113,3 +113,14 @@ def scrub_column(
             )
             changed += 1
     return changed
+
+
+def scrub_mentions(
+    session: Session, program_id: int, identity: Identity, *columns: InstrumentedAttribute[Any]
+) -> int:
+    """``scrub_column`` over each of ``columns``, in the program's rows (each of their
+    tables has a ``program_id``). Returns how many rows changed."""
+    return sum(
+        scrub_column(session, column, identity, column.class_.program_id == program_id)
+        for column in columns
+    )

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from budding.core.erasure import Identity, scrub_column
+from budding.core.erasure import Identity, scrub_mentions
 from budding.fraud.models import FraudAssessment, FraudSignal
 from budding.fraud.service import assessments_of_member
 from budding.members.models import Member
@@ -51,6 +51,10 @@ def erase(session: Session, member: Member) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-    identity = Identity.of(email=member.email, name=member.name)
-    for column in (FraudAssessment.review_note, FraudAssessment.details):
-        scrub_column(session, column, identity, FraudAssessment.program_id == member.program_id)
+    scrub_mentions(
+        session,
+        member.program_id,
+        Identity.of(email=member.email, name=member.name),
+        FraudAssessment.review_note,
+        FraudAssessment.details,
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from budding.core.erasure import Identity, scrub_column
+from budding.core.erasure import Identity, scrub_mentions
 from budding.honors import ledger
 from budding.honors.models import PointsEntry
 from budding.members.models import Member
@@ -41,9 +41,9 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
-    scrub_column(
+    scrub_mentions(
         session,
-        PointsEntry.reason,
+        member.program_id,
         Identity.of(email=member.email, name=member.name),
-        PointsEntry.program_id == member.program_id,
+        PointsEntry.reason,
     )

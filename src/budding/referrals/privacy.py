@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from budding.core.erasure import Identity, scrub_column
+from budding.core.erasure import Identity, scrub_mentions
 from budding.members.models import Member
 from budding.referrals.models import (
     InviteCode,
@@ -127,16 +127,17 @@ def erase(session: Session, member: Member) -> None:
         )
     # Waitlist entries are found by member id as well as by e-mail.
     erase_entries(session, member.program_id, member.email, member.id)
-    identity = Identity.of(email=member.email, name=member.name)
-    for column, program in (
-        (InviteCode.note, InviteCode.program_id),
-        (InviteCode.revoked_reason, InviteCode.program_id),
-        (InviteGrant.reason, InviteGrant.program_id),
-        (Referral.status_reason, Referral.program_id),
-        (ReferralStatusChange.reason, ReferralStatusChange.program_id),
-        (WaitlistChange.detail, WaitlistChange.program_id),
-    ):
-        scrub_column(session, column, identity, program == member.program_id)
+    scrub_mentions(
+        session,
+        member.program_id,
+        Identity.of(email=member.email, name=member.name),
+        InviteCode.note,
+        InviteCode.revoked_reason,
+        InviteGrant.reason,
+        Referral.status_reason,
+        ReferralStatusChange.reason,
+        WaitlistChange.detail,
+    )
     # The code stops pointing at the person: its link still redirects, credits nobody,
     # and the clicks it had keep the program's counts.
     session.execute(

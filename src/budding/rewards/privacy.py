@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from budding.core.erasure import Identity, scrub_column
+from budding.core.erasure import Identity, scrub_mentions
 from budding.members.models import Member
 from budding.programs.service import get_program_by_id
 from budding.rewards import service
@@ -28,11 +28,12 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
-    identity = Identity.of(email=member.email, name=member.name)
-    for column, program in (
-        (Reward.reason, Reward.program_id),
-        (Reward.payload, Reward.program_id),
-        (RewardEvent.note, RewardEvent.program_id),
-        (RewardProgress.revoked_reason, RewardProgress.program_id),
-    ):
-        scrub_column(session, column, identity, program == member.program_id)
+    scrub_mentions(
+        session,
+        member.program_id,
+        Identity.of(email=member.email, name=member.name),
+        Reward.reason,
+        Reward.payload,
+        RewardEvent.note,
+        RewardProgress.revoked_reason,
+    )

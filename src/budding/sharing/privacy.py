@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from budding.core import jobs
-from budding.core.erasure import Identity, scrub_column
+from budding.core.erasure import Identity, scrub_mentions
 from budding.members.models import Member
 from budding.programs.service import get_program_by_id
 from budding.sharing.models import ShareStep, TellAFriendMail
@@ -92,6 +92,10 @@ def _erase_as_friend(session: Session, member: Member, email: str) -> None:
         .values(recipient=None, status="failed", error="the friend's data was erased")
         .execution_options(synchronize_session=False)
     )
-    identity = Identity.of(email=email, name=member.name)
-    for column in (TellAFriendMail.note, TellAFriendMail.error):
-        scrub_column(session, column, identity, TellAFriendMail.program_id == member.program_id)
+    scrub_mentions(
+        session,
+        member.program_id,
+        Identity.of(email=email, name=member.name),
+        TellAFriendMail.note,
+        TellAFriendMail.error,
+    )
