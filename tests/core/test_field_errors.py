@@ -115,3 +115,49 @@ def test_webhook_edit_forms_keep_their_error_ids_apart(
     errors = field_errors(r.text)
     assert "must be an http" in errors["url"] and "unknown: nope.x" in errors["event_types"]
     assert f'id="webhook-{endpoint.id}-url-error"' in r.text
+
+
+SETTINGS_FORM = {
+    "mode": "open",
+    "invite_quota": "3",
+    "code_uses": "1",
+    "attribution_window_days": "30",
+    "attribution_model": "last_touch",
+    "conversion_event": "purchase",
+    "waitlist_skip_places": "5",
+    "waitlist_skip_cap": "50",
+    "waitlist_protected_top": "10",
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "quota", "expected"),
+    [
+        ("ko", "-1", "0 이상이어야 합니다."),
+        ("zh-CN", "20000", "必须小于或等于 10000。"),
+        ("es", "lots", "Introduce un número entero."),
+        ("en", "-1", "Must be 0 or more."),
+    ],
+)
+def test_a_bound_is_named_in_the_staffs_language(
+    staff: tuple[Any, str], locale: str, quota: str, expected: str
+) -> None:
+    """Under its input, a setting out of its bounds is said in the dashboard's language:
+    it showed pydantic's English ("Input should be greater than or equal to 0")."""
+    client, csrf = staff
+    r = client.post(
+        "/admin/acme/referrals/settings",
+        data={**SETTINGS_FORM, "csrf_token": csrf, "invite_quota": quota},
+        headers={"accept-language": locale},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {"invite_quota": expected}
+
+
+def test_a_services_own_reason_keeps_its_words() -> None:
+    """Only what pydantic found has a translated message; a service's check keeps its own."""
+    from budding.core import i18n
+    from budding.core.errors import field, field_messages
+
+    with i18n.use_locale("ko"):
+        assert field_messages(field("pool", "holds no codes")) == {"pool": "holds no codes"}

@@ -14,7 +14,7 @@ from budding.accounts import service
 from budding.accounts.models import ROLE_LABELS, ROLES
 from budding.core.auth import DB, SESSION_COOKIE, STAFF, StaffContext, session_cookie_value
 from budding.core.config import get_settings
-from budding.core.errors import Conflict, RateLimited, ValidationFailed
+from budding.core.errors import Conflict, RateLimited, ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
 from budding.core.security import constant_time_equal, new_token, safe_local_path
 from budding.core.templating import render
@@ -207,7 +207,7 @@ def create_user(
             request,
             ctx,
             form={"email": email, "name": name, "role": role},
-            errors=exc.fields or {"email": exc.message},
+            errors=field_messages(exc) or {"email": exc.message},
             flash=gettext("The staff user was not created. Check the fields below."),
             status_code=exc.status,
         )
@@ -287,7 +287,7 @@ def create_api_key(
             ctx,
             slug,
             form={"name": name, "role": role},
-            errors=exc.fields,
+            errors=field_messages(exc),
             flash=gettext("The API key was not created. Check the fields below."),
             status_code=exc.status,
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from budding.core.i18n import N_, gettext
+
 
 class BuddingError(Exception):
     status: int = 400
@@ -134,3 +136,43 @@ def from_pydantic(exc: Any) -> ValidationFailed:
         kinds.setdefault(name, (e["type"], dict(e.get("ctx") or {})))
     name, reason = next(iter(fields.items()))
     return ValidationFailed(f"{name}: {reason}", fields=fields, kinds=kinds)
+
+
+# A form field's error in the reader's language, by the kind of error pydantic found
+# (``ValidationFailed.kinds``), its context filling the limit. pydantic's own words are
+# English; a service's own check (any other kind) keeps its words.
+FIELD_MESSAGES: dict[str, str] = {
+    "greater_than_equal": N_("Must be %(ge)s or more."),
+    "greater_than": N_("Must be more than %(gt)s."),
+    "less_than_equal": N_("Must be %(le)s or less."),
+    "less_than": N_("Must be less than %(lt)s."),
+    "string_too_long": N_("At most %(max_length)s characters."),
+    "string_too_short": N_("At least %(min_length)s characters."),
+    "too_long": N_("At most %(max_length)s items."),
+    "too_short": N_("At least %(min_length)s items."),
+    "int_parsing": N_("Enter a whole number."),
+    "int_from_float": N_("Enter a whole number."),
+    "int_type": N_("Enter a whole number."),
+    "float_parsing": N_("Enter a number."),
+    "float_type": N_("Enter a number."),
+    "bool_parsing": N_("Choose yes or no."),
+    "literal_error": N_("Choose one of the offered values."),
+    "enum": N_("Choose one of the offered values."),
+    "missing": N_("This field is required."),
+}
+
+
+def field_messages(exc: BuddingError) -> dict[str, str]:
+    """``exc``'s field errors for a page, in the current language where pydantic found
+    them (see ``FIELD_MESSAGES``), else in the service's words."""
+    kinds = exc.kinds if isinstance(exc, ValidationFailed) else {}
+    out: dict[str, str] = {}
+    for name, reason in exc.fields.items():
+        kind, context = kinds.get(name, ("", {}))
+        msgid = FIELD_MESSAGES.get(kind)
+        limits = {k: v for k, v in context.items() if isinstance(v, int | float | str)}
+        try:
+            out[name] = gettext(msgid, **limits) if msgid else reason
+        except (KeyError, ValueError):  # a context without the limit the message names
+            out[name] = reason
+    return out

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from budding.core import jobs
 from budding.core.auth import STAFF, StaffContext
-from budding.core.errors import BuddingError, NotFound, from_pydantic
+from budding.core.errors import BuddingError, NotFound, field_messages, from_pydantic
 from budding.core.i18n import N_, gettext
 from budding.core.templating import render
 from budding.influence import service
@@ -218,11 +218,11 @@ def planner_submit(
     try:
         costs = _numbers(launch_costs, "launch_costs") or [1.0]
     except BuddingError as exc:
-        errors.update(exc.fields or {})
+        errors.update(field_messages(exc))
     try:
         rates = _numbers(funnel, "funnel") or None
     except BuddingError as exc:
-        errors.update(exc.fields or {})
+        errors.update(field_messages(exc))
     if not strategies:
         errors["strategies"] = gettext("Choose at least one way to pick seeds.")
     if errors:
@@ -253,11 +253,11 @@ def planner_submit(
         # start_simulation validates everything before its one write (the job row).
         record = service.start_simulation(ctx.session, program, request_in)
     except ValidationError as exc:
-        fields = from_pydantic(exc).fields or {}
+        fields = field_messages(from_pydantic(exc))
         return _planner(request, ctx, program, form=form, errors=_flat(fields), status_code=422)
     except BuddingError as exc:
         return _planner(
-            request, ctx, program, form=form, errors=_flat(exc.fields or {}), status_code=422
+            request, ctx, program, form=form, errors=_flat(field_messages(exc)), status_code=422
         )
     return RedirectResponse(f"/admin/{slug}/influence/planner/{record.id}", status_code=303)
 

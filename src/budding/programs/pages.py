@@ -6,7 +6,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from budding.core.auth import STAFF, StaffContext
-from budding.core.errors import Conflict, ValidationFailed
+from budding.core.errors import Conflict, ValidationFailed, field_messages
 from budding.core.i18n import gettext
 from budding.programs import service
 
@@ -71,7 +71,7 @@ def create_program(
             request,
             ctx,
             form=form,
-            errors=exc.fields or {"slug": exc.message},
+            errors=field_messages(exc) or {"slug": exc.message},
             status_code=exc.status,
         )
     return RedirectResponse(f"/admin/{program.slug}", status_code=303)

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from budding.core.auth import MEMBER_COOKIE, STAFF, StaffContext
 from budding.core.config import get_settings
 from budding.core.db import savepoint
-from budding.core.errors import BuddingError, NotFound, ValidationFailed
+from budding.core.errors import BuddingError, NotFound, ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
 from budding.core.routing import is_head_request
 from budding.core.templating import render
@@ -530,9 +530,11 @@ def _save_settings(
             request,
             "referrals/admin/overview.html",
             status_code=422,
-            flash=exc.message,
+            flash=gettext("The settings were not saved. Check the fields below.")
+            if exc.fields
+            else exc.message,
             flash_kind="error",
-            errors=exc.fields,
+            errors=field_messages(exc),
             **context,
         )
     return RedirectResponse(f"/admin/{slug}/referrals?saved=1", status_code=303)

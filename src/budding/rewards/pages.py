@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from budding.core.auth import STAFF, StaffContext
-from budding.core.errors import BuddingError, ValidationFailed
+from budding.core.errors import BuddingError, ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
 from budding.honors import ledger
 from budding.members import service as members
@@ -263,7 +263,7 @@ def create_rule(
             ctx,
             slug,
             form=form,
-            errors=exc.fields or {"name": exc.message},
+            errors=field_messages(exc) or {"name": exc.message},
             flash=gettext("The rule was not created. Check the fields below."),
             status_code=exc.status,
         )
@@ -357,7 +357,7 @@ def upload_codes(
             request,
             ctx,
             slug,
-            errors=exc.fields or {"file": exc.message},
+            errors=field_messages(exc) or {"file": exc.message},
             form=form,
             flash=gettext("Nothing was uploaded. Check the fields below."),
             status_code=exc.status,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from budding.core import i18n
 from budding.core.auth import DB, STAFF, StaffContext, require_program
-from budding.core.errors import BuddingError, NotFound, field, from_pydantic
+from budding.core.errors import BuddingError, NotFound, field, field_messages, from_pydantic
 from budding.core.i18n import N_, gettext
 from budding.core.templating import render
 from budding.members.portal import MEMBER, PortalContext
@@ -606,7 +606,7 @@ def save_message(
                 program,
                 flash=exc.message,
                 flash_kind="error",
-                errors={f"{key}:{locale}": exc.fields},
+                errors={f"{key}:{locale}": field_messages(exc)},
                 draft={"key": key, "locale": locale, "subject": subject, "body": body},
             ),
         )
@@ -641,7 +641,7 @@ async def save_settings(request: Request, slug: str, ctx: StaffContext = STAFF) 
         # Each reason under its field ("widget_origins.0" under widget_origins), and the
         # form as it was typed.
         errors: dict[str, str] = {}
-        for name, reason in error.fields.items():
+        for name, reason in field_messages(error).items():
             errors.setdefault(name.split(".")[0], reason)
         return ctx.render(
             request,

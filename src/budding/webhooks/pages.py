@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from budding.core.auth import STAFF, StaffContext
 from budding.core.db import utcnow
-from budding.core.errors import ValidationFailed
+from budding.core.errors import ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
 from budding.programs.models import Program
 from budding.webhooks import service
@@ -101,7 +101,7 @@ def add_endpoint(
         endpoint, secret = service.create_endpoint(ctx.session, program, **form.fields)
     except ValidationFailed as exc:
         return _endpoints_page(
-            request, ctx, program, status_code=422, form=form.fields, errors=exc.fields
+            request, ctx, program, status_code=422, form=form.fields, errors=field_messages(exc)
         )
     return _endpoints_page(
         request,
@@ -129,7 +129,7 @@ def edit_endpoint(
     except ValidationFailed as exc:
         edit = {"id": webhook_id, **form.fields}
         return _endpoints_page(
-            request, ctx, program, status_code=422, edit=edit, edit_errors=exc.fields
+            request, ctx, program, status_code=422, edit=edit, edit_errors=field_messages(exc)
         )
     return RedirectResponse(f"/admin/{program.slug}/webhooks", status_code=303)
 
