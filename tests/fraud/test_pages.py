@@ -7,6 +7,7 @@ from budding.fraud import service
 from budding.fraud.checks import CHECKS
 from budding.programs.service import get_program
 from tests.accounts.helpers import staff_client
+from tests.forms import field_errors
 
 
 def _flag(slug: str, email: str) -> int:
@@ -70,6 +71,9 @@ def test_settings_page(anon_client, program) -> None:  # type: ignore[no-untyped
     form["ring_min_size"] = "1"
     r = anon_client.post("/admin/acme/fraud/settings", data=form)
     assert r.status_code == 422 and "field-error" in r.text
+    # the bound in the staff's language, not pydantic's English
+    r = anon_client.post("/admin/acme/fraud/settings", data=form, headers={"accept-language": "ko"})
+    assert field_errors(r.text) == {"ring_min_size": "2 이상이어야 합니다."}
     with unit_of_work() as session:
         assert service.fraud_settings(get_program(session, "acme")).ring_min_size == 5
 

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from budding.core.auth import STAFF, StaffContext
-from budding.core.errors import ValidationFailed
+from budding.core.errors import ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
 from budding.fraud import service
 from budding.fraud.checks import ACTION_LABELS, ACTIONS, CHECK_LABELS, CHECKS
@@ -165,16 +165,16 @@ async def save_settings(request: Request, slug: str, ctx: StaffContext = STAFF) 
     try:
         await run_in_threadpool(save)
     except ValidationFailed as exc:
-        failed = exc
+        errors, status = field_messages(exc), exc.status
         return await run_in_threadpool(
             lambda: _settings_page(
                 request,
                 ctx,
                 slug,
                 values=values,
-                errors=failed.fields,
+                errors=errors,
                 flash=gettext("The settings were not saved. Check the fields below."),
-                status_code=failed.status,
+                status_code=status,
             )
         )
     return RedirectResponse(f"/admin/{slug}/fraud/settings?done=saved", status_code=303)
