@@ -8,8 +8,9 @@ of another member naming them. Each capability blanks such copies in its own tab
 statuses, counts) stays.
 
 The e-mail is matched anywhere, in any case; the name only as whole words and as written
-(its case), so that "Ann" does not change "Annual" nor "Will" the word "will". A name of
-one character is not looked for.
+(its case), so that "Ann" does not change "Annual" nor "Will" the word "will" — except in
+scripts written without spaces, where "김민수" is found in "김민수님이". A name of one
+character is not looked for.
 """
 
 from __future__ import annotations
@@ -54,8 +55,22 @@ class Identity:
     @property
     def pattern(self) -> re.Pattern[str] | None:
         parts = [f"(?i:{re.escape(e)})" for e in self.emails]
-        parts += [rf"(?<!\w){re.escape(n)}(?!\w)" for n in self.names]
+        parts += [_name_pattern(n) for n in self.names]
         return re.compile("|".join(parts)) if parts else None
+
+
+# Scripts written without spaces between words, where particles and honorifics join the
+# name ("김민수님이", "王小明的"): Hangul, kana, CJK ideographs.
+_UNSPACED = re.compile(
+    r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+
+
+def _name_pattern(name: str) -> str:
+    """The name as a whole word, except at an edge in a script without spaces."""
+    before = "" if _UNSPACED.match(name[0]) else r"(?<!\w)"
+    after = "" if _UNSPACED.match(name[-1]) else r"(?!\w)"
+    return before + re.escape(name) + after
 
 
 def scrub(value: Any, identity: Identity) -> Any:
