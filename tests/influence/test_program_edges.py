@@ -1,5 +1,6 @@
-"""The program graph read through ``members.service.interaction_edges`` (one streaming
-query over events with a target) is the graph the events API paging used to build."""
+"""The program graph read through ``members.service.interaction_weights`` (the events with
+a target, summed per pair by the database) is the graph the events API paging used to
+build."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from budding.core.db import unit_of_work
 
@@ -73,7 +75,9 @@ def test_program_graph_is_unchanged_on_demo_data(database_url) -> None:  # type:
     with unit_of_work() as session:
         program = programs.get_program(session, "demo")
         # An erased member's interactions drop out of both constructions alike.
-        actor_id = next(iter(members.interaction_edges(session, program.id)))[0]
+        actor_id = members.interaction_weights(session, program.id, now=NOW, half_life_days=90)[0][
+            0
+        ]
         members.erase_member(session, program, members.get_member_by_id(session, actor_id))
     with unit_of_work() as session:
         program = programs.get_program(session, "demo")
@@ -92,21 +96,18 @@ def test_program_graph_is_unchanged_on_demo_data(database_url) -> None:  # type:
     np.testing.assert_allclose([got[k] for k in keys], want, rtol=1e-6)  # the same weights
 
 
-def test_interaction_edges_reads_targeted_events_only(community: dict[str, Any]) -> None:
+def test_interaction_weights_sum_the_targeted_events_per_pair(community: dict[str, Any]) -> None:
     from budding.members import service as members
 
     program_id = community["program"].id
+    now = datetime.now(UTC)
     with unit_of_work() as session:
-        edges = list(members.interaction_edges(session, program_id))
-        recent = list(
-            members.interaction_edges(
-                session, program_id, since=datetime.now(UTC) - timedelta(days=30)
-            )
-        )
+        rows = members.interaction_weights(session, program_id, now=now, half_life_days=90)
         names = {
             m.id: m.external_id for m in members.search_members(session, program_id, limit=500)[0]
         }
-    assert len(edges) == 3 * 17 + 1 and all(t is not None for _, t, _ in edges)
-    assert [at for _, _, at in edges] == sorted(at for _, _, at in edges)  # oldest first
-    assert (names[edges[0][0]], names[edges[0][1]]) == ("m5", "m10")  # 400 days old
-    assert len(recent) == 3 * 17  # ``since`` leaves the old bridge out
+    assert sum(count for *_, count in rows) == 3 * 17 + 1  # every event with a target
+    assert len({(a, b) for a, b, _, _ in rows}) == len(rows)  # one row per pair
+    bridge = [w for a, b, w, _ in rows if (names[a], names[b]) == ("m5", "m10")]
+    assert bridge == [pytest.approx(2 ** (-400 / 90), rel=1e-3)]  # one event, 400 days old
+    assert all(0 < w <= count for _, _, w, count in rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import math
 import os
 import pkgutil
 import sqlite3
@@ -435,6 +436,20 @@ def _writer_lock_connection(lock_path: Path, database: Path) -> type[sqlite3.Con
     return WriterLockedConnection
 
 
+def _sqlite_has_exp() -> bool:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("SELECT exp(0)")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+    return True
+
+
+_SQLITE_HAS_EXP = _sqlite_has_exp()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -450,6 +465,8 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.close()
+        if not _SQLITE_HAS_EXP:  # a SQLite built without its math functions
+            dbapi_connection.create_function("exp", 1, math.exp, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -556,6 +573,21 @@ def dialect_insert(session: Session, table: Any) -> Any:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def decayed(session: Session, column: Any, now: datetime, half_life_days: float) -> Any:
+    """SQL for 2^(−age / half-life) of a :class:`UTCDateTime` column at ``now`` (1 for a
+    future time), so that a ``SUM`` of it weighs rows by recency inside the database."""
+    from sqlalchemy import ColumnElement, Float, case, cast, func
+
+    epoch: ColumnElement[Any]
+    if is_postgres(session):
+        epoch = cast(func.extract("epoch", column), Float)
+    else:  # SQLite stores the text; julianday keeps milliseconds
+        epoch = (func.julianday(column) - 2440587.5) * 86400.0
+    age = now.timestamp() - epoch
+    rate = math.log(2) / (half_life_days * 86400.0)
+    return case((age <= 0, 1.0), else_=func.exp(-rate * age))
 
 
 # --- capabilities and migrations -------------------------------------------------

@@ -542,6 +542,9 @@ def _brandes(out_indptr, out_indices, in_indptr, in_indices, sources, threads):
     return acc.sum(axis=0)
 
 
+EXACT_BETWEENNESS_MAX = 500
+
+
 def betweenness(
     graph: Graph,
     samples: int | None = None,
@@ -556,7 +559,8 @@ def betweenness(
     ``samples`` source nodes are drawn uniformly without replacement and the
     single-source dependencies are scaled by n / samples: an unbiased estimate
     whose error falls as 1/√samples (good enough to rank leaders).  With
-    ``samples=None`` all sources are used when n ≤ 2,000, else 256.
+    ``samples=None`` all sources are used when n ≤ ``EXACT_BETWEENNESS_MAX`` (500),
+    else 256 (a 2,000-member program's exact pass took 0.2–0.37 s of a page view).
     ``normalized`` divides by (n − 1)(n − 2) like ``networkx.betweenness_centrality``.
 
     Papers: Brandes, "A faster algorithm for betweenness centrality", J. Math.
@@ -574,7 +578,7 @@ def betweenness(
     if n == 0:
         return np.zeros(0)
     if samples is None:
-        samples = n if n <= 2000 else 256
+        samples = n if n <= EXACT_BETWEENNESS_MAX else 256
     samples = max(1, min(int(samples), n))
     if samples >= n:
         sources = np.arange(n, dtype=np.int64)

@@ -18,6 +18,7 @@ from budding.influence import service
 from budding.influence.ranking import MEASURES
 from budding.influence.schemas import SimulationIn
 from budding.jobs.pages import STATUS_LABELS  # the Jobs pages' words for a job's status
+from budding.members import service as members
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,9 +56,11 @@ def leaders_page(
     program = ctx.program(slug)
     if by not in MEASURES:
         by = "reach"
-    pg = service.load_graph(ctx.session, program)
+    ranked = service.program_ranking(ctx.session, program)
     try:
-        result = service.leaders(ctx.session, program, top=top, group=group or None, by=by, pg=pg)
+        result = service.leaders(
+            ctx.session, program, top=top, group=group or None, by=by, ranked=ranked
+        )
     except BuddingError:  # an attribute no member has (any more): say so on the page
         result = {"by": by, "group": group, "leaders": [], "groups": {}}
     return ctx.render(
@@ -65,16 +68,16 @@ def leaders_page(
         "influence/leaders.html",
         program=program,
         result=result,
-        attributes=pg.attribute_names(),
+        attributes=members.attribute_names(ctx.session, program.id),
         group=group,
         by=by,
         top=top,
         measures=MEASURES,
         measure_labels=MEASURE_LABELS,
-        members=pg.graph.n,
-        connections=pg.graph.m,
-        referrals=pg.referrals,
-        interactions=pg.interactions,
+        members=ranked.members,
+        connections=ranked.connections,
+        referrals=ranked.referrals,
+        interactions=ranked.interactions,
     )
 
 
@@ -144,7 +147,6 @@ def _planner(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    pg = service.load_graph(ctx.session, program)
     recent = jobs.list_jobs(ctx.session, program.id, kind=KIND, limit=10)
     defaults = {
         "k": 20,
@@ -164,8 +166,9 @@ def _planner(
         program=program,
         form=form or defaults,
         errors=errors or {},
-        attributes=pg.attribute_names(),
-        members=pg.graph.n,
+        # a cheap query each, not the graph (the planner only lists them)
+        attributes=members.attribute_names(ctx.session, program.id),
+        members=members.count_members(ctx.session, program.id),
         strategies=STRATEGY_LABELS,
         recent=recent,
         status_labels=STATUS_LABELS,

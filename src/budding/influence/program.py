@@ -19,7 +19,6 @@ Built only through other capabilities' service functions (members, referrals).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,11 +27,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from budding.influence.graph import Graph
+from budding.influence.graph import Graph, _id_array
 
 __all__ = ["ProgramGraph", "program_graph"]
-
-PAGE = 500
 
 
 @dataclass
@@ -78,12 +75,6 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _utc(ts: datetime) -> datetime:
-    from datetime import UTC
-
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
-
-
 def program_graph(
     session: Session,
     program: Any,
@@ -94,9 +85,10 @@ def program_graph(
 ) -> ProgramGraph:
     """Build the program's member graph from referrals and interaction events.
 
-    See the module docstring for nodes, edges and weights.  Reads members 500
-    at a time, then the events that have a target in one streaming query
-    (``members.service.interaction_edges``), so memory stays O(members +
+    See the module docstring for nodes, edges and weights.  Reads only the
+    members' needed columns, and the edges already summed per pair by the
+    database (``members.service.interaction_weights``,
+    ``referrals.service.referral_weights``), so memory stays O(members +
     distinct edges) and events without a target are never read.
     """
     from datetime import UTC
@@ -108,52 +100,52 @@ def program_graph(
         raise ValueError("half_life_days must be positive")
     now = now or datetime.now(UTC)
     ids: list[str] = []
-    by_pk: dict[int, str] = {}
+    by_pk: dict[int, int] = {}
     attributes: dict[str, dict[str, Any]] = {}
     names: dict[str, str] = {}
     consented: set[str] = set()
-    cursor: str | None = None
-    while True:
-        page, cursor = members.search_members(session, program.id, cursor=cursor, limit=PAGE)
-        for m in page:
-            ids.append(m.external_id)
-            by_pk[m.id] = m.external_id
-            attributes[m.external_id] = dict(m.attributes or {})
-            names[m.external_id] = m.name or ""
-            if m.marketing_consent:
-                consented.add(m.external_id)
-        if cursor is None:
-            break
-    ids.reverse()  # oldest member first
-    decay = math.log(2) / (half_life_days * 86400.0)
-    weights: dict[tuple[str, str], float] = {}
+    for pk, external_id, name, attrs, consent in members.graph_members(session, program.id):
+        by_pk[pk] = len(ids)
+        ids.append(external_id)
+        attributes[external_id] = dict(attrs or {})
+        names[external_id] = name or ""
+        if consent:
+            consented.add(external_id)
+    src: list[int] = []
+    dst: list[int] = []
+    weight: list[float] = []
 
-    def add(a: str, b: str, at: datetime) -> None:
-        if a == b:
-            return
-        age = max(0.0, (now - _utc(at)).total_seconds())
-        weights[(a, b)] = weights.get((a, b), 0.0) + math.exp(-decay * age)
+    def add(rows: list[tuple[int, int, float, int]]) -> int:
+        """Adds the rows between live members; returns how many referrals/events they sum."""
+        counted = 0
+        for a_pk, b_pk, w, count in rows:
+            a, b = by_pk.get(a_pk), by_pk.get(b_pk)
+            if a is None or b is None:  # erased members are not nodes
+                continue
+            counted += count
+            if a != b:
+                src.append(a)
+                dst.append(b)
+                weight.append(w)
+        return counted
 
-    n_ref = 0
-    for edge in referrals.referral_edges(session, program):
-        a, b = by_pk.get(edge.referrer_id), by_pk.get(edge.referee_id)
-        if a is not None and b is not None:
-            add(a, b, edge.signed_up_at)
-            n_ref += 1
+    n_ref = add(
+        referrals.referral_weights(session, program, now=now, half_life_days=half_life_days)
+    )
+    n_int = add(
+        members.interaction_weights(session, program.id, now=now, half_life_days=half_life_days)
+    )
     since_active = now - timedelta(days=active_days)
     active_ids = members.active_member_ids(session, program.id, since_active)
-    active = {by_pk[i] for i in active_ids if i in by_pk}  # erased members are not nodes
-    n_int = 0
-    # Only events with a target, in one streaming query (oldest first, as before).
-    for member_id, target_id, occurred_at in members.interaction_edges(session, program.id):
-        a, b = by_pk.get(member_id), by_pk.get(target_id)
-        if a is not None and b is not None:
-            add(a, b, occurred_at)
-            n_int += 1
-    src = [a for a, _ in weights]
-    dst = [b for _, b in weights]
-    graph = Graph.from_edges(
-        src, dst, weight=np.asarray(list(weights.values()), dtype=np.float32), ids=ids
+    active = {ids[by_pk[i]] for i in active_ids if i in by_pk}
+    # A pair both referred and interacting: sum its two weights in float64, as one edge.
+    s = np.asarray(src, dtype=np.int64)
+    d = np.asarray(dst, dtype=np.int64)
+    keys, inverse = np.unique(s * max(1, len(ids)) + d, return_inverse=True)
+    summed = np.bincount(inverse, weights=np.asarray(weight, dtype=np.float64))
+    n = len(ids)
+    graph = Graph.from_dense(
+        keys // max(1, n), keys % max(1, n), n, summed.astype(np.float32), _id_array(ids)
     )
     return ProgramGraph(
         graph=graph,

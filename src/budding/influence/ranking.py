@@ -13,7 +13,7 @@ from budding.influence.graph import Graph
 from budding.influence.measures import MEASURES
 from budding.influence.rrsets import expected_reach
 
-__all__ = ["MEASURES", "Ranking", "leaders_by_group", "rank"]
+__all__ = ["MEASURES", "Ranking", "leaders_by_group", "rank", "ranking_of"]
 
 
 @dataclass
@@ -117,6 +117,14 @@ def rank(
             values[name] = graph.in_degree
         elif name == "out_degree":
             values[name] = graph.out_degree
+    return ranking_of(graph, values, by=by, top=top)
+
+
+def ranking_of(
+    graph: Graph, values: Mapping[str, np.ndarray], *, by: str, top: int | None = None
+) -> Ranking:
+    """The :class:`Ranking` by ``by`` of measures already computed (``values[name][i]``
+    for node ``i``), e.g. kept from an earlier :func:`rank`; only ``graph.ids`` is read."""
     key = values[by]
     order = np.argsort(-key.astype(np.float64), kind="stable")
     if top is not None:

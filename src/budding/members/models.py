@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from budding.core.db import Base, JSONType, UTCDateTime, utcnow
@@ -59,6 +59,15 @@ class Event(Base):
         Index("ix_events_program_occurred", "program_id", "occurred_at", "id"),
         Index("ix_events_member_occurred", "member_id", "occurred_at", "id"),
         Index("ix_events_program_type_occurred", "program_id", "type", "occurred_at"),
+        # Events with a target only (the member graph's edges): the influence capability
+        # reads them, and their newest id, without scanning the whole log.
+        Index(
+            "ix_events_program_targeted",
+            "program_id",
+            "id",
+            sqlite_where=text("target_member_id IS NOT NULL"),
+            postgresql_where=text("target_member_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

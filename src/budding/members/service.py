@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from budding.core.config import get_settings
-from budding.core.db import MAX_ROW_ID, dialect_insert, is_postgres, utcnow
+from budding.core.db import MAX_ROW_ID, decayed, dialect_insert, is_postgres, utcnow
 from budding.core.errors import Conflict, NotFound, field, from_pydantic
 from budding.core.plugins import capability_modules
 from budding.core.security import new_token, token_hash
@@ -465,32 +465,6 @@ def end_member_sessions(session: Session, member: Member) -> int:
 
 # --- the interaction graph (read by the influence capability) ----------------------------
 
-INTERACTION_BATCH = 5000
-
-
-def interaction_edges(
-    session: Session, program_id: int, since: datetime | None = None
-) -> Iterable[tuple[int, int, datetime]]:
-    """``(member id, target member id, occurred_at)`` of each of the program's events that
-    has a target (a reply, a mention, a share sent to a person), oldest first (then by
-    event id), optionally only those at or after ``since``.
-
-    One streaming query over the events with a target only (rows arrive
-    ``INTERACTION_BATCH`` at a time): memory stays flat however long the log. Member ids
-    are the members' primary keys; erased members' ids are included (callers that map
-    ids to live members drop them)."""
-    stmt = (
-        select(Event.member_id, Event.target_member_id, Event.occurred_at)
-        .where(Event.program_id == program_id, Event.target_member_id.is_not(None))
-        .order_by(Event.occurred_at, Event.id)
-        .execution_options(yield_per=INTERACTION_BATCH)
-    )
-    if since is not None:
-        stmt = stmt.where(Event.occurred_at >= since)
-    for member_id, target_id, occurred_at in session.execute(stmt):
-        if target_id is not None:  # (the query's condition; this tells the type checker)
-            yield member_id, target_id, occurred_at
-
 
 def active_member_ids(session: Session, program_id: int, since: datetime) -> set[int]:
     """Ids of the program's members with at least one event at or after ``since``."""
@@ -501,3 +475,64 @@ def active_member_ids(session: Session, program_id: int, since: datetime) -> set
             .distinct()
         )
     )
+
+
+def graph_members(session: Session, program_id: int) -> list[tuple[int, str, str, Any, bool]]:
+    """``(id, external id, name, attributes, marketing consent)`` of the program's members
+    that are not erased, oldest first: only the columns a member graph needs, no objects."""
+    stmt = (
+        select(Member.id, Member.external_id, Member.name, Member.attributes,
+               Member.marketing_consent)
+        .where(Member.program_id == program_id, Member.erased_at.is_(None))
+        .order_by(Member.id)
+    )  # fmt: skip
+    return [(a, b, c, d, e) for a, b, c, d, e in session.execute(stmt)]
+
+
+def interaction_weights(
+    session: Session, program_id: int, *, now: datetime, half_life_days: float
+) -> list[tuple[int, int, float, int]]:
+    """``(member id, target member id, weight, events)`` per pair of the program's events
+    that have a target, summed in the database: each event weighs 2^(−age / half-life)
+    at ``now``. Erased members' ids are included (callers that map ids to live members drop
+    them)."""
+    weight = decayed(session, Event.occurred_at, now, half_life_days)
+    stmt = (
+        select(Event.member_id, Event.target_member_id, func.sum(weight), func.count())
+        .where(Event.program_id == program_id, Event.target_member_id.is_not(None))
+        .group_by(Event.member_id, Event.target_member_id)
+    )
+    return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
+
+
+_ATTRIBUTE_NAMES = {
+    "sqlite": "SELECT DISTINCT j.key FROM members, json_each(members.attributes) AS j"
+    " WHERE members.program_id = :p AND members.erased_at IS NULL"
+    " AND j.type IN ('text', 'integer', 'real', 'true', 'false')",
+    "postgresql": "SELECT DISTINCT e.key FROM members, jsonb_each(members.attributes) AS e"
+    " WHERE members.program_id = :p AND members.erased_at IS NULL"
+    " AND jsonb_typeof(e.value) IN ('string', 'number', 'boolean')",
+}
+
+
+def attribute_names(session: Session, program_id: int) -> list[str]:
+    """The attributes the program's members have with a plain value (text, number,
+    yes/no), sorted; one query over the attributes, no member objects."""
+    sql = _ATTRIBUTE_NAMES["postgresql" if is_postgres(session) else "sqlite"]
+    return sorted(session.scalars(text(sql), {"p": program_id}))
+
+
+def graph_signature(session: Session, program_id: int) -> list[int]:
+    """What changes when the program's member graph may: ``[members not erased, newest
+    member id, newest id of an event with a target]`` (index look-ups, no scan of the log)."""
+    count, newest = session.execute(
+        select(func.count(), func.max(Member.id)).where(
+            Member.program_id == program_id, Member.erased_at.is_(None)
+        )
+    ).one()
+    event = session.scalar(
+        select(func.max(Event.id)).where(
+            Event.program_id == program_id, Event.target_member_id.is_not(None)
+        )
+    )
+    return [int(count), int(newest or 0), int(event or 0)]

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from budding.core.db import dialect_insert, utcnow
+from budding.core.db import decayed, dialect_insert, utcnow
 from budding.core.errors import field
 from budding.members import service as members
 from budding.members.models import Event, Member
@@ -596,3 +596,30 @@ def referral_edges(
             stmt.order_by(Referral.signed_up_at, Referral.id)
         )
     ]
+
+
+def referral_weights(
+    session: Session, program: Program, *, now: datetime, half_life_days: float
+) -> list[tuple[int, int, float, int]]:
+    """``(referrer id, referee id, weight, referrals)`` per pair of the program's counted
+    referrals, summed in the database: each weighs 2^(−age / half-life) of its signup
+    at ``now`` (held and rejected referrals are left out, as in :func:`referral_edges`)."""
+    weight = decayed(session, Referral.signed_up_at, now, half_life_days)
+    stmt = (
+        select(Referral.referrer_member_id, Referral.referee_member_id, func.sum(weight),
+               func.count())
+        .where(Referral.program_id == program.id, or_(*(Referral.status == s for s in COUNTING)))
+        .group_by(Referral.referrer_member_id, Referral.referee_member_id)
+    )  # fmt: skip
+    return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
+
+
+def referral_signature(session: Session, program: Program) -> list[Any]:
+    """What changes when the program's counted referrals may: ``[counted, newest id,
+    last update]`` (a status change updates the referral)."""
+    count, newest, updated = session.execute(
+        select(func.count(), func.max(Referral.id), func.max(Referral.updated_at)).where(
+            Referral.program_id == program.id, or_(*(Referral.status == s for s in COUNTING))
+        )
+    ).one()
+    return [int(count), int(newest or 0), str(updated or "")]
