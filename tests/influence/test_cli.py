@@ -215,6 +215,10 @@ def test_errors_name_the_option_on_one_line(edges: Path) -> None:
         assert result.output.count("\n") == 1, (args, result.output)
     bracket = runner.invoke(app, ["simulate", str(edges), "--seeds", "[b]zz"])
     assert bracket.exit_code == 2 and "[b]zz" in bracket.output, bracket.output
+    # Python's "could not convert string to float: 'x'" said nothing of what was expected
+    funnel = runner.invoke(app, ["simulate", str(edges), "--seeds", "a", "--funnel", "0.8,x"])
+    assert funnel.exit_code == 2, funnel.output
+    assert funnel.output.startswith("error: --funnel: '0.8,x' must be rates separated by commas")
 
 
 def test_unknown_target_value_lists_the_known_ones(edges: Path, attributes: Path) -> None:

@@ -514,6 +514,11 @@ def simulate_command(
     if funnel:
         try:
             rates = [float(x) for x in funnel.split(",") if x.strip()]
+        except ValueError:
+            raise _fail(
+                f"--funnel: {funnel!r} must be rates separated by commas, e.g. 0.8,0.5"
+            ) from None
+        try:
             share = calibrate(rates, base=share)
         except ValueError as exc:
             raise _fail(f"--funnel: {exc}") from None
