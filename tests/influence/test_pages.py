@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from typing import Any
 
@@ -37,6 +39,9 @@ def test_opinion_leaders_page(anon_client: Any, community: dict[str, Any]) -> No
     hood = anon_client.get("/admin/acme/influence/members/m0")
     assert hood.status_code == 200 and 'data-testid="neighbourhood-chart"' in hood.text
     assert '"type": "graph"' in hood.text
+    chart = json.loads(html.unescape(hood.text.split("data-chart='", 1)[1].split("'", 1)[0]))
+    tips = [node["tooltip"]["formatter"] for node in chart["option"]["series"][0]["data"]]
+    assert tips and all(t.startswith("{b}<br>Talks to: ") for t in tips)  # a named number
     assert anon_client.get("/admin/acme/influence/members/nobody").status_code == 404
     ko = anon_client.get("/admin/acme/influence", headers={"accept-language": "ko"})
     assert ko.status_code == 200

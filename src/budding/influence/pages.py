@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -91,11 +92,14 @@ def neighbourhood_page(
         hood = service.neighbourhood(pg, external_id)
     except BuddingError:
         raise NotFound(f"no member {external_id!r}") from None
+    talks_to = escape(gettext(MEASURE_LABELS["out_degree"]))
     nodes = [
         {
             "id": n["id"],
             "name": n["name"] or n["id"],
             "value": n["out_degree"],
+            # the hover names its number (ECharts fills in {b}, the name, escaped)
+            "tooltip": {"formatter": f"{{b}}<br>{talks_to}: {n['out_degree']}"},
             "symbolSize": 36 if n["id"] == hood["center"] else 10 + min(20, n["out_degree"]),
             "itemStyle": {"color": COLORS[0] if n["id"] == hood["center"] else COLORS[2]},
         }
