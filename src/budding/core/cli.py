@@ -170,6 +170,11 @@ def demo(
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Serve it when built."),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000, min=1, max=65535),
+    worker: bool = typer.Option(
+        True,
+        "--worker/--no-worker",
+        help="Run background jobs (simulations, e-mails, webhooks) in this process too.",
+    ),
 ) -> None:
     """Build a believable demo community, print the admin login, and serve it."""
     from budding.demo.build import build_demo
@@ -183,8 +188,20 @@ def demo(
     console.print(
         f"admin login: [bold]{info.admin_email}[/bold] / password [bold]{info.admin_password}[/bold]"
     )
-    if serve_after:
+    if not serve_after:
+        return
+    # One command for the whole demo: without a worker its campaign simulations, e-mails
+    # and webhook deliveries would wait in the queue for a `budding worker` never started.
+    consumer = None
+    if worker:
+        from budding.core import jobs
+
+        consumer = jobs.start_worker(2, periodic_interval=jobs.PERIODIC_INTERVAL)
+    try:
         serve(host=host, port=port, workers=1, migrate=False)
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
 
 
 def _mount_capabilities() -> None:
