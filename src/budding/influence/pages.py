@@ -92,7 +92,8 @@ def neighbourhood_page(
         hood = service.neighbourhood(pg, external_id)
     except BuddingError:
         raise NotFound(f"no member {external_id!r}") from None
-    talks_to = escape(gettext(MEASURE_LABELS["out_degree"]))
+    label = MEASURE_LABELS["out_degree"]  # (a name, not a msgid, inside gettext's call)
+    talks_to = escape(gettext(label))
     nodes = [
         {
             "id": n["id"],
