@@ -6,12 +6,18 @@ The key digests the members (count, newest id), the counted referrals (count, ne
 id, last update), the newest event with a target, and the hour: new data or a new hour
 is a miss. The ranking of an hour is computed at the hour's start, so every process
 that misses computes the same one.
+
+A busy program's key changes with every targeted event, and ranking a large program
+takes seconds: given ``refresh``, a miss that finds an older ranking answers with it
+(``Kept.current`` False) and calls ``refresh(key)`` to have a job compute the current
+one; only a program with nothing kept waits for the computation.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +25,19 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from budding.core.db import dialect_insert
+from budding.core.db import dialect_insert, utcnow
 from budding.influence.models import InfluenceRanking
 
-__all__ = ["BUCKET_SECONDS", "cached", "clear", "kept", "period_start"]
+__all__ = [
+    "BUCKET_SECONDS",
+    "Kept",
+    "cached",
+    "clear",
+    "current_key",
+    "kept",
+    "period_start",
+    "store",
+]
 
 BUCKET_SECONDS = 3600
 VERSION = 1  # bump when what is computed changes, so old rows miss
@@ -34,17 +49,31 @@ def period_start(now: datetime | None = None) -> datetime:
     return datetime.fromtimestamp(ts - ts % BUCKET_SECONDS, UTC)
 
 
-def _key(session: Session, program: Any, start: datetime) -> str:
+@dataclass(frozen=True)
+class Kept:
+    """A kept payload; ``current`` is False for an older one answered while a job computes
+    the current one; ``computed_at`` is when it was computed."""
+
+    payload: dict[str, Any]
+    current: bool
+    computed_at: datetime
+
+
+def current_key(
+    session: Session, program: Any, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """The key of the program's data and hour, and the hour's start."""
     from budding.members import service as members
     from budding.referrals import service as referrals
 
+    start = period_start(now)
     parts = [
         VERSION,
         members.graph_signature(session, program.id),
         referrals.referral_signature(session, program),
         int(start.timestamp()),
     ]
-    return hashlib.sha256(orjson.dumps(parts)).hexdigest()
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest(), start
 
 
 def cached(
@@ -53,30 +82,42 @@ def cached(
     compute: Callable[[datetime], dict[str, Any]],
     *,
     now: datetime | None = None,
-) -> dict[str, Any]:
-    """The payload kept for the program's current data and hour, or ``compute(start)``'s,
-    stored (a concurrent writer's row wins) with the program's older rows removed."""
-    start = period_start(now)
-    key = _key(session, program, start)
-    found = session.scalar(
-        select(InfluenceRanking.payload).where(
-            InfluenceRanking.program_id == program.id, InfluenceRanking.key == key
-        )
-    )
-    if found is not None:
-        return found
+    refresh: Callable[[str], None] | None = None,
+) -> Kept:
+    """The payload kept for the program's current data and hour; on a miss, the older one
+    with ``refresh(key)`` called, where there is one and ``refresh`` is given, else
+    ``compute(start)``'s, stored (see :func:`store`)."""
+    key, start = current_key(session, program, now)
+    row = session.execute(
+        select(InfluenceRanking.key, InfluenceRanking.payload, InfluenceRanking.computed_at)
+        .where(InfluenceRanking.program_id == program.id)
+        .order_by(InfluenceRanking.id.desc())
+        .limit(1)
+    ).first()
+    if row is not None and row.key == key:
+        return Kept(row.payload, True, row.computed_at)
+    if row is not None and refresh is not None:
+        refresh(key)
+        return Kept(row.payload, False, row.computed_at)
     payload = compute(start)
+    return Kept(payload, True, store(session, program.id, key, payload))
+
+
+def store(session: Session, program_id: int, key: str, payload: dict[str, Any]) -> datetime:
+    """Keep ``payload`` under ``key`` (a concurrent writer's row wins) and remove the
+    program's older rows. Returns when it was computed (now)."""
+    now = utcnow()
     session.execute(
         dialect_insert(session, InfluenceRanking)
-        .values(program_id=program.id, key=key, payload=payload)
+        .values(program_id=program_id, key=key, payload=payload, computed_at=now)
         .on_conflict_do_nothing(index_elements=["program_id", "key"])
     )
     session.execute(
         delete(InfluenceRanking).where(
-            InfluenceRanking.program_id == program.id, InfluenceRanking.key != key
+            InfluenceRanking.program_id == program_id, InfluenceRanking.key != key
         )
     )
-    return payload
+    return now
 
 
 def clear(session: Session, program_id: int) -> None:

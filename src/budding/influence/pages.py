@@ -79,6 +79,8 @@ def leaders_page(
         connections=ranked.connections,
         referrals=ranked.referrals,
         interactions=ranked.interactions,
+        ranked_at=ranked.computed_at,
+        current=ranked.current,
     )
 
 

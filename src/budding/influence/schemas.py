@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -30,6 +31,10 @@ class LeadersOut(BaseModel):
     leaders: list[LeaderOut] = Field(default_factory=list, description="Without group")
     groups: dict[str, list[LeaderOut]] = Field(
         default_factory=dict, description="With group: the top leaders within each value"
+    )
+    computed_at: datetime = Field(description="When the ranking answered was computed")
+    current: bool = Field(
+        description="False: the ranking of older data, while a job ranks the newest"
     )
 
 

@@ -73,9 +73,12 @@ class ProgramRanking:
     connections: int
     referrals: int
     interactions: int
+    computed_at: datetime
+    current: bool  # False: an older ranking, while a job computes the current one
 
 
-def _ranking_payload(session: Session, program: Any, now: datetime) -> dict[str, Any]:
+def ranking_payload(session: Session, program: Any, now: datetime) -> dict[str, Any]:
+    """Every member's measures on the program's graph at ``now``, as kept (:mod:`.cache`)."""
     pg = program_graph(session, program, now=now)
     g = pg.graph
     values: dict[str, list[Any]] = {}
@@ -95,10 +98,24 @@ def _ranking_payload(session: Session, program: Any, now: datetime) -> dict[str,
     }
 
 
-def program_ranking(session: Session, program: Any) -> ProgramRanking:
+def program_ranking(session: Session, program: Any, *, refresh: bool = True) -> ProgramRanking:
     """Every measure of every member, from the database's copy for the program's current
-    data and hour, computed (and kept) on a miss."""
-    payload = cache.cached(session, program, lambda now: _ranking_payload(session, program, now))
+    data and hour. On a miss the older copy answers while the job ``refresh_ranking``
+    computes the current one (``refresh``; a program with nothing kept waits for it)."""
+
+    def enqueue_refresh(key: str) -> None:
+        jobs.enqueue(
+            session, "influence.refresh_ranking", {}, program.id,
+            dedupe_key=f"influence.ranking:{program.id}:{key}",
+        )  # fmt: skip
+
+    kept = cache.cached(
+        session,
+        program,
+        lambda now: ranking_payload(session, program, now),
+        refresh=enqueue_refresh if refresh else None,
+    )
+    payload = kept.payload
     ids = payload["ids"]
     empty = np.zeros(0, dtype=np.int64)
     return ProgramRanking(
@@ -108,6 +125,8 @@ def program_ranking(session: Session, program: Any) -> ProgramRanking:
         connections=payload["connections"],
         referrals=payload["referrals"],
         interactions=payload["interactions"],
+        computed_at=kept.computed_at,
+        current=kept.current,
     )
 
 
@@ -159,8 +178,9 @@ def leaders(
     if not 1 <= top <= 1000:
         raise field("top", "must be between 1 and 1000")
     ranked = ranked or program_ranking(session, program)
+    kept = {"computed_at": ranked.computed_at.isoformat(), "current": ranked.current}
     if ranked.graph.n == 0:
-        return {"by": by, "group": group, "leaders": [], "groups": {}}
+        return {"by": by, "group": group, "leaders": [], "groups": {}, **kept}
     # without groups only the top rows are needed (ids of 100,000 members cost 80 ms)
     full = ranking_of(ranked.graph, ranked.values, by=by, top=None if group else top)
     if group:
@@ -177,9 +197,10 @@ def leaders(
             "groups": {
                 str(k): _rows(v, names) for k, v in sorted(per.items(), key=lambda x: str(x[0]))
             },
+            **kept,
         }
     names = _names(session, program, [str(i) for i in full.ids])
-    return {"by": by, "group": None, "leaders": _rows(full, names), "groups": {}}
+    return {"by": by, "group": None, "leaders": _rows(full, names), "groups": {}, **kept}
 
 
 def _candidates(pg: ProgramGraph, consented_only: bool, active_only: bool) -> list[str] | None:
