@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 import types
@@ -234,27 +232,15 @@ def test_cli_demo_without_serving(database_url: str) -> None:
 def test_served_demo_runs_its_background_jobs(tmp_path: Path) -> None:
     """``budding demo`` is the README's one command: a campaign simulation asked for in it
     stayed "queued" for good, as no worker consumed the job queue (nor sent its e-mails or
-    webhooks). It now runs one beside the server, and stops it with the server."""
-    from tests.conftest import free_port
+    webhooks). It now runs one beside the server."""
+    from tests.conftest import free_port, server_process
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUDDING_")}
     env["BUDDING_DATA_DIR"] = str(tmp_path)
     port = free_port()
     budding = str(Path(sys.executable).parent / "budding")
     args = [budding, "demo", "--members", "60", "--days", "20", "--port", str(port)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the demo did not start serving"
-            time.sleep(0.5)
+    with server_process(args, env, port) as base:
         key = json.loads((tmp_path / "demo" / "demo.json").read_text())["api_key"]
         auth = {"Authorization": f"Bearer {key}"}
         plan = {"plans": [{"name": "top", "strategy": "followers", "k": 3}], "runs": 64}
@@ -267,10 +253,3 @@ def test_served_demo_runs_its_background_jobs(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"the simulation was never run: {job}"
             time.sleep(0.5)
         assert job["result"]["plans"][0]["reach"]["mean"] > 0
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)  # the server and its worker both stop
-        finally:
-            if proc.poll() is None:
-                proc.kill()
