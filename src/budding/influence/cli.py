@@ -216,11 +216,13 @@ def _select(
 ) -> list[Any]:
     """The nodes whose attribute matches ``spec`` (ATTR=VALUE); ``where`` says where the
     attributes came from, for the error messages."""
+    from budding.influence.program import listing
+
     if "=" not in spec:
         raise _fail(f"{option}: '{spec}' must look like ATTR=VALUE")
     name, value = (s.strip() for s in spec.split("=", 1))
     if name not in attrs:
-        raise _fail(f"{option}: no attribute '{name}' {where} (known: {_known(attrs)})")
+        raise _fail(f"{option}: no attribute '{name}' {where} (known: {listing(attrs)})")
     chosen = []
     for node, v in attrs[name].items():
         if v == value:
@@ -229,20 +231,9 @@ def _select(
             except KeyError:
                 continue
     if not chosen:
-        known = _some(attrs[name].values())
+        known = listing(attrs[name].values())
         raise _fail(f"{option}: no node of the graph has {name}={value} (known values: {known})")
     return chosen
-
-
-def _some(values: Any, limit: int = 50) -> str:
-    """A few distinct values, sorted, for an error message ("Seoul" vs "서울")."""
-    distinct = sorted({v for v in values if v})
-    more = ", …" if len(distinct) > limit else ""
-    return ", ".join(distinct[:limit]) + more or "none"
-
-
-def _known(attrs: dict[str, dict[str, str]]) -> str:
-    return ", ".join(sorted(attrs)) or "none"
 
 
 _SOURCE = typer.Argument(
@@ -290,6 +281,7 @@ def rank_command(
     as_json: bool = _JSON,
 ) -> None:
     """Rank opinion leaders: reach, PageRank, betweenness, coreness, degrees."""
+    from budding.influence.program import listing
     from budding.influence.ranking import leaders_by_group, rank
 
     if by not in MEASURES:
@@ -325,7 +317,7 @@ def rank_command(
             if not mapping:
                 raise _fail(
                     f"--group-by: no member has the attribute '{group_by}' "
-                    f"(known: {_known(src.attributes)})"
+                    f"(known: {listing(src.attributes)})"
                 )
         else:
             assert groups is not None

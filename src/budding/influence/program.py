@@ -19,7 +19,7 @@ Built only through other capabilities' service functions (members, referrals).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from budding.influence.graph import Graph, _id_array
 
-__all__ = ["ProgramGraph", "program_graph"]
+__all__ = ["ProgramGraph", "listing", "program_graph"]
 
 
 @dataclass
@@ -67,6 +67,14 @@ class ProgramGraph:
             if value is not None and value != "":
                 out[member] = _text(value)
         return out
+
+
+def listing(values: Iterable[str], limit: int = 50) -> str:
+    """Up to ``limit`` distinct non-empty values, sorted and joined, for an error message
+    that says what there is ("Seoul" vs "서울"); "none" when there is nothing."""
+    distinct = sorted({v for v in values if v})
+    more = ", …" if len(distinct) > limit else ""
+    return ", ".join(distinct[:limit]) + more or "none"
 
 
 def _text(value: Any) -> str:

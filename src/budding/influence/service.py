@@ -15,7 +15,7 @@ from budding.core.errors import field
 from budding.influence import cache
 from budding.influence.graph import Graph, _id_array
 from budding.influence.maximization import imm
-from budding.influence.program import ProgramGraph, _text, program_graph
+from budding.influence.program import ProgramGraph, _text, listing, program_graph
 from budding.influence.ranking import MEASURES, Ranking, leaders_by_group, rank, ranking_of
 from budding.influence.schemas import SeedsIn, SimulationIn
 
@@ -51,12 +51,9 @@ def target_members(pg: ProgramGraph, spec: str, name: str = "target") -> list[st
         # show what there is: "city=Seoul" where the members say "서울"
         values = pg.attribute_values(attr)
         if not values:
-            known = ", ".join(pg.attribute_names()) or "none"
+            known = listing(pg.attribute_names())
             raise field(name, f"no member has the attribute {attr!r} (known: {known})")
-        more = ", …" if len(values) > 50 else ""
-        raise field(
-            name, f"no member has {attr}={value} (known values: {', '.join(values[:50])}{more})"
-        )
+        raise field(name, f"no member has {attr}={value} (known values: {listing(values)})")
     return found
 
 
