@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +29,19 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: SQLite's busy timeout alone
     fcntl = None  # type: ignore[assignment]
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Engine,
+    Float,
+    MetaData,
+    case,
+    cast,
+    create_engine,
+    event,
+    func,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -436,7 +449,10 @@ def _writer_lock_connection(lock_path: Path, database: Path) -> type[sqlite3.Con
     return WriterLockedConnection
 
 
+@cache
 def _sqlite_has_exp() -> bool:
+    """Whether this SQLite has its math functions (asked at the first connection, not at
+    import: every command imports this module)."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("SELECT exp(0)")
@@ -445,9 +461,6 @@ def _sqlite_has_exp() -> bool:
     finally:
         conn.close()
     return True
-
-
-_SQLITE_HAS_EXP = _sqlite_has_exp()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -465,7 +478,7 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.close()
-        if not _SQLITE_HAS_EXP:  # a SQLite built without its math functions
+        if not _sqlite_has_exp():  # a SQLite built without its math functions
             dbapi_connection.create_function("exp", 1, math.exp, deterministic=True)
 
     @event.listens_for(engine, "begin")
@@ -578,8 +591,6 @@ def is_postgres(session: Session) -> bool:
 def decayed(session: Session, column: Any, now: datetime, half_life_days: float) -> Any:
     """SQL for 2^(−age / half-life) of a :class:`UTCDateTime` column at ``now`` (1 for a
     future time), so that a ``SUM`` of it weighs rows by recency inside the database."""
-    from sqlalchemy import ColumnElement, Float, case, cast, func
-
     epoch: ColumnElement[Any]
     if is_postgres(session):
         epoch = cast(func.extract("epoch", column), Float)
