@@ -178,3 +178,20 @@ def test_pagerank_parallel_kernels_agree(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(centrality, "PARALLEL_MIN_EDGES", 0)
     parallel = pagerank(g, tol=1e-12)
     assert np.abs(serial - parallel).sum() < 1e-11
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_coverage_bound_is_at_least_the_greedy_coverage(k: int) -> None:
+    # IMM skips a phase's greedy when this bound is already too small: safe only if no
+    # k nodes cover more sets than it says
+    g = Graph.from_networkx(nx.gnp_random_graph(160, 0.04, directed=True, seed=k))
+    rr = RRSets(RRSampler.build(g, edge_probabilities(g, "wc"), seed=k), LocalExecutor(2))
+    allowed = np.arange(g.n) % 3 != 0
+    for size in (300, 2000):
+        rr.extend_to(size)
+        for mask in (None, allowed):
+            bound = rrsets.coverage_bound(rr, k, mask)
+            _, gains = max_coverage(rr, k, mask)
+            assert bound >= int(gains.sum())
+            counts = rr.counts if mask is None else np.where(mask, rr.counts, 0)
+            assert bound == int(np.sort(counts)[::-1][:k].sum())

@@ -14,7 +14,7 @@ from budding.influence.graph import Graph
 from budding.influence.measures import MIN_EPSILON
 from budding.influence.parallel import Executor, get_executor
 from budding.influence.probability import EdgeProbabilities, edge_probabilities
-from budding.influence.rrsets import RRSampler, RRSets, max_coverage
+from budding.influence.rrsets import RRSampler, RRSets, coverage_bound, max_coverage
 
 __all__ = ["SeedSet", "imm", "imm_theta"]
 
@@ -114,7 +114,10 @@ def imm(
     halves a guess x of OPT until greedy coverage of λ'/x RR sets certifies a
     lower bound LB; then θ = λ*/LB RR sets and greedy max coverage give a
     (1 − 1/e − ε)-approximation with probability ≥ 1 − 1/n^ℓ (ℓ is scaled by
-    1 + log 2 / log n as in the paper).  Where a node's in-edges share one
+    1 + log 2 / log n as in the paper).  A guess whose threshold even the k
+    largest set counts summed cannot reach (:func:`coverage_bound`) is rejected
+    without running the greedy: same result, NetHEPT's first three guesses cost
+    no greedy.  Where a node's in-edges share one
     probability, RR sets draw its live in-edges as a binomial count placed by
     Floyd's algorithm, or by SUBSIM's geometric skipping (Guo et al., SIGMOD
     2020) where many are expected (see :func:`~budding.influence.rrsets._rr_batch`).
@@ -193,6 +196,8 @@ def imm(
         theta_i = lam_p / x
         target_total[0] = int(theta_i)
         rr.extend_to(math.ceil(theta_i), tick)
+        if n_eff * coverage_bound(rr, k, allowed) / rr.count < (1 + eps_p) * x:
+            continue  # not even k disjoint best nodes reach it: the greedy cannot
         _, gains = max_coverage(rr, k, allowed)
         est = n_eff * gains.sum() / rr.count
         if est >= (1 + eps_p) * x:
