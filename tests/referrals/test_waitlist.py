@@ -268,3 +268,28 @@ def test_public_waitlist_pages(client, anon_client, waitlist_program) -> None:  
 def test_waitlist_in_korean(client, anon_client, waitlist_program) -> None:  # type: ignore[no-untyped-def]
     page = anon_client.get("/p/acme/waitlist", headers={"accept-language": "ko-KR"})
     assert page.status_code == 200 and "대기" in page.text
+
+
+def test_erasure_forgets_who_the_entry_became(client, waitlist_program, sink) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from budding.referrals.models import WaitlistChange
+
+    _join(client, "wes@example.com")
+    _confirm("wes@example.com")
+    code = client.post("/api/v1/waitlist/release", json={"count": 1}).json()["released"][0][
+        "invite_code"
+    ]
+    r = client.post(
+        f"/api/v1/invites/{code}/redeem",
+        json={"external_id": "crm-88412", "email": "wes@example.com"},
+    )
+    assert r.status_code == 201, r.text
+    with unit_of_work() as s:
+        details = list(s.scalars(select(WaitlistChange.detail)))
+    assert "crm-88412" in details  # the history says which member the entry became
+    assert client.delete("/api/v1/members/crm-88412").status_code in (200, 204)
+    with unit_of_work() as s:
+        changes = list(s.execute(select(WaitlistChange.reason, WaitlistChange.detail)))
+    assert all("crm-88412" not in detail for _, detail in changes), changes
+    assert "joined_program" in {reason for reason, _ in changes}  # the history itself stays

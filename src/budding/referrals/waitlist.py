@@ -790,12 +790,24 @@ def _entries_of(
 def erase_entries(
     session: Session, program_id: int, email: str | None, member_id: int | None = None
 ) -> None:
-    """Forget the e-mail of a person's waitlist entries (privacy erasure)."""
-    for entry in _entries_of(session, program_id, email, member_id):
+    """Forget the e-mail of a person's waitlist entries, and which member they became
+    (privacy erasure); the entries' history of positions stays."""
+    entries = _entries_of(session, program_id, email, member_id)
+    for entry in entries:
         entry.email = None
         entry.ip_hash = ""
         if entry.status == "waiting":
             entry.status = "removed"
+    if entries:
+        session.execute(
+            update(WaitlistChange)
+            .where(
+                WaitlistChange.entry_id.in_([e.id for e in entries]),
+                WaitlistChange.reason == "joined_program",  # its detail: the external id
+            )
+            .values(detail="")
+            .execution_options(synchronize_session=False)
+        )
 
 
 def entry_export(
