@@ -140,3 +140,29 @@ def test_section_links_stay_on_one_line_on_a_phone_in_korean(
     assert len(lines) > 5 and all(n == 1 for _, n in lines), lines
     page.screenshot(path=str(shots() / "influence-leaders-ko-phone.png"))
     context.close()
+
+
+def test_a_large_programs_first_ranking_shows_a_panel_then_the_table(
+    browser: Any, live_server: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the inline threshold, the page shows the job's panel at once; once a worker
+    has ranked the program, the panel's poll brings the table."""
+    from tests.factories import make_staff
+
+    from budding.influence import service
+
+    monkeypatch.setattr(service, "INLINE_RANKING_MAX_MEMBERS", 5)  # the community has 20
+    context = _signed_in_context(browser, live_server, make_staff(), locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/admin/acme/influence?top=5")
+    page.wait_for_selector("[data-testid=ranking-pending][data-status=queued]")
+    assert page.locator("[data-testid=leaders-table]").count() == 0
+    page.screenshot(path=str(shots() / "influence-ranking-pending.png"))
+    assert jobs.run_due() == 1  # a worker's part
+    page.wait_for_selector("[data-testid=leaders-table]", timeout=15_000)
+    assert page.locator("[data-testid=leaders-table] tbody tr").count() == 5
+    assert page.locator("[data-testid=ranking-pending]").count() == 0
+    assert not errors, errors
+    context.close()

@@ -10,7 +10,8 @@ that misses computes the same one.
 A busy program's key changes with every targeted event, and ranking a large program
 takes seconds: given ``refresh``, a miss that finds an older ranking answers with it
 (``Kept.current`` False) and calls ``refresh(key)`` to have a job compute the current
-one; only a program with nothing kept waits for the computation.
+one. A program with nothing kept is ranked in the request when it has at most
+``inline_max`` members; a larger one also gets ``refresh(key)``, and no payload.
 """
 
 from __future__ import annotations
@@ -63,17 +64,19 @@ def current_key(
     session: Session, program: Any, now: datetime | None = None
 ) -> tuple[str, datetime]:
     """The key of the program's data and hour, and the hour's start."""
+    key, start, _ = _key(session, program, now)
+    return key, start
+
+
+def _key(session: Session, program: Any, now: datetime | None) -> tuple[str, datetime, int]:
+    """:func:`current_key` and the program's number of members (part of the key)."""
     from budding.members import service as members
     from budding.referrals import service as referrals
 
     start = period_start(now)
-    parts = [
-        VERSION,
-        members.graph_signature(session, program.id),
-        referrals.referral_signature(session, program),
-        int(start.timestamp()),
-    ]
-    return hashlib.sha256(orjson.dumps(parts)).hexdigest(), start
+    graph = members.graph_signature(session, program.id)
+    parts = [VERSION, graph, referrals.referral_signature(session, program), int(start.timestamp())]
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest(), start, graph[0]
 
 
 def cached(
@@ -83,11 +86,13 @@ def cached(
     *,
     now: datetime | None = None,
     refresh: Callable[[str], None] | None = None,
-) -> Kept:
+    inline_max: int | None = None,
+) -> Kept | None:
     """The payload kept for the program's current data and hour; on a miss, the older one
     with ``refresh(key)`` called, where there is one and ``refresh`` is given, else
-    ``compute(start)``'s, stored (see :func:`store`)."""
-    key, start = current_key(session, program, now)
+    ``compute(start)``'s, stored (see :func:`store`). None, with ``refresh(key)`` called,
+    where nothing is kept and the program has more than ``inline_max`` members."""
+    key, start, members = _key(session, program, now)
     row = session.execute(
         select(InfluenceRanking.key, InfluenceRanking.payload, InfluenceRanking.computed_at)
         .where(InfluenceRanking.program_id == program.id)
@@ -99,6 +104,9 @@ def cached(
     if row is not None and refresh is not None:
         refresh(key)
         return Kept(row.payload, False, row.computed_at)
+    if refresh is not None and inline_max is not None and members > inline_max:
+        refresh(key)
+        return None
     payload = compute(start)
     return Kept(payload, True, store(session, program.id, key, payload))
 

@@ -57,7 +57,21 @@ def leaders_page(
     program = ctx.program(slug)
     if by not in MEASURES:
         by = "reach"
-    ranked = service.program_ranking(ctx.session, program)
+    polled = request.headers.get("hx-request") == "true"  # the pending panel's poll
+    try:
+        ranked = service.program_ranking(ctx.session, program)
+    except service.RankingPending as pending:  # a job computes the first ranking
+        return ctx.render(
+            request,
+            "influence/_ranking_pending.html" if polled else "influence/leaders.html",
+            program=program,
+            job=pending.job,
+            retry_at=pending.retry_at,
+            poll_url=f"{request.url.path}?{request.url.query}".rstrip("?"),
+            status_labels=STATUS_LABELS,
+        )
+    if polled:  # ranked now: the whole page again, with the table
+        return Response(headers={"HX-Refresh": "true"})
     try:
         result = service.leaders(
             ctx.session, program, top=top, group=group or None, by=by, ranked=ranked
@@ -84,14 +98,21 @@ def leaders_page(
     )
 
 
+@router.post("/admin/{slug}/influence/ranking/{job_id}/retry")
+def ranking_retry(slug: str, job_id: int, ctx: StaffContext = STAFF) -> Response:
+    ctx.require_write()
+    program = ctx.program(slug)
+    service.retry_ranking(ctx.session, program, job_id)
+    return RedirectResponse(f"/admin/{program.slug}/influence", status_code=303)
+
+
 @router.get("/admin/{slug}/influence/members/{external_id:path}")
 def neighbourhood_page(
     request: Request, slug: str, external_id: str, ctx: StaffContext = STAFF
 ) -> Response:
     program = ctx.program(slug)
-    pg = service.load_graph(ctx.session, program)
     try:
-        hood = service.neighbourhood(pg, external_id)
+        hood = service.neighbourhood(ctx.session, program, external_id)
     except BuddingError:
         raise NotFound(f"no member {external_id!r}") from None
     label = MEASURE_LABELS["out_degree"]  # (a name, not a msgid, inside gettext's call)
@@ -139,7 +160,7 @@ def neighbourhood_page(
         "influence/neighbourhood.html",
         program=program,
         member=external_id,
-        member_name=pg.names.get(external_id, ""),
+        member_name=next(n["name"] for n in hood["nodes"] if n["id"] == hood["center"]),
         hood=hood,
         chart={"option": option, "series": []},
     )

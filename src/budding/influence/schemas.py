@@ -38,6 +38,17 @@ class LeadersOut(BaseModel):
     )
 
 
+class RankingPendingOut(BaseModel):
+    """202: nothing is ranked yet; a job is computing the program's first ranking."""
+
+    state: Literal["computing"] = Field(description="The first ranking is being computed")
+    job_id: int
+    status: str = Field(description="The job's status: queued or running")
+    progress: float = Field(description="The job's progress, 0 to 1")
+    message: str = Field(description="The job's current step")
+    status_url: str = Field(description="Poll this job; ask for the leaders again when done")
+
+
 class SeedsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

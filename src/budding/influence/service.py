@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from budding.core import jobs
-from budding.core.errors import field
+from budding.core.db import utcnow
+from budding.core.errors import BuddingError, NotFound, field
 from budding.influence import cache
 from budding.influence.graph import Graph, _id_array
 from budding.influence.maximization import imm
@@ -22,18 +24,35 @@ from budding.influence.schemas import SeedsIn, SimulationIn
 __all__ = [
     "PROBABILITY",
     "ProgramRanking",
+    "RankingFailed",
+    "RankingPending",
     "choose_seeds",
     "leaders",
     "load_graph",
     "neighbourhood",
     "plan_seeds",
     "program_ranking",
+    "retry_ranking",
     "start_simulation",
     "target_members",
 ]
 
 PROBABILITY = "weighted"
 RR_SETS = 50_000
+RANKING_JOB = "influence.refresh_ranking"
+# A program with nothing kept yet is ranked inside the request up to this many members,
+# above it by the job RANKING_JOB while the page shows a panel that polls every 2 s. The
+# member count is part of the cache key's query, so it costs nothing. Ranking time grows
+# with members and their events: on benchmarks/influence_pages.py's data (0.6 referrals
+# and 10 targeted events a member; SQLite, 2 shared cores, load 3) the first view took
+# 0.18-0.20 s at 2,000 members (the demo), 0.43-0.74 s at 5,000, 0.94-1.18 s at 10,000,
+# 1.9-2.0 s at 20,000 and 8-30 s at 100,000. About a second at 10,000: a panel would show
+# the table no sooner (one poll, plus the queue), and above it the wait only grows.
+INLINE_RANKING_MAX_MEMBERS = 10_000
+# After the ranking job failed, views answer "failed" for this long before one enqueues
+# it again (staff may retry sooner): a ranking that cannot be computed is not attempted
+# on every view.
+FAILED_RANKING_PAUSE = timedelta(hours=1)
 
 
 def load_graph(session: Session, program: Any) -> ProgramGraph:
@@ -74,12 +93,59 @@ class ProgramRanking:
     current: bool  # False: an older ranking, while a job computes the current one
 
 
-def ranking_payload(session: Session, program: Any, now: datetime) -> dict[str, Any]:
-    """Every member's measures on the program's graph at ``now``, as kept (:mod:`.cache`)."""
+class RankingPending(Exception):
+    """Nothing is kept yet for a program too large to rank in a request (more than
+    ``INLINE_RANKING_MAX_MEMBERS`` members): ``job`` (``influence.refresh_ranking``) is
+    computing it, or failed (``failed``) and a view enqueues it again at ``retry_at``."""
+
+    def __init__(self, job: jobs.JobRecord) -> None:
+        super().__init__(f"job {job.id} is computing the program's first ranking")
+        self.job = job
+
+    @property
+    def failed(self) -> bool:
+        return self.job.status == jobs.FAILED
+
+    @property
+    def retry_at(self) -> datetime:
+        return (self.job.finished_at or utcnow()) + FAILED_RANKING_PAUSE
+
+    def error(self) -> RankingFailed:
+        """The API's answer to a failed job."""
+        return RankingFailed(self.job, self.retry_at)
+
+
+class RankingFailed(BuddingError):
+    """503: the job computing the program's first ranking failed; ``Retry-After`` says
+    when a request enqueues it again."""
+
+    status, code = 503, "ranking_failed"
+
+    def __init__(self, job: jobs.JobRecord, retry_at: datetime) -> None:
+        super().__init__(
+            f"computing the program's ranking failed ({job.error or 'no reason given'}); "
+            f"a request after {retry_at.isoformat(timespec='seconds')} tries again",
+            extra={"job_id": job.id, "status_url": f"/api/v1/jobs/{job.id}"},
+        )
+        self.retry_after = max(1, int((retry_at - utcnow()).total_seconds()))
+
+
+def ranking_payload(
+    session: Session,
+    program: Any,
+    now: datetime,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, Any]:
+    """Every member's measures on the program's graph at ``now``, as kept (:mod:`.cache`);
+    ``progress(fraction, message)`` hears of the steps (the job reports them)."""
+    if progress:
+        progress(0.0, "loading the member graph")
     pg = program_graph(session, program, now=now)
     g = pg.graph
     values: dict[str, list[Any]] = {}
     if g.n:
+        if progress:  # the graph load takes about half the time at 100,000 members
+            progress(0.5, f"ranking {g.n:,} members")
         full = rank(g, None, by="reach", rr_sets=RR_SETS, probability=PROBABILITY)
         for name, sorted_values in full.measures.items():
             in_node_order = np.empty_like(sorted_values)
@@ -95,23 +161,53 @@ def ranking_payload(session: Session, program: Any, now: datetime) -> dict[str, 
     }
 
 
+def _ranking_job(session: Session, program: Any, key: str) -> jobs.JobRecord:
+    """The job ranking the program: one already queued or running, or one that failed
+    less than ``FAILED_RANKING_PAUSE`` ago, else a new one (one per key, however many
+    views enqueue it at once)."""
+
+    def waiting(job: jobs.JobRecord) -> bool:
+        if job.status in (jobs.QUEUED, jobs.RUNNING):
+            return True
+        finished = job.finished_at or utcnow()
+        return job.status == jobs.FAILED and finished > utcnow() - FAILED_RANKING_PAUSE
+
+    latest = jobs.list_jobs(session, program.id, kind=RANKING_JOB, limit=1)
+    if latest and waiting(latest[0]):
+        return latest[0]
+    dedupe = f"influence.ranking:{program.id}:{key}"
+    for _ in range(5):
+        job = jobs.enqueue(session, RANKING_JOB, {}, program.id, dedupe_key=dedupe)
+        if waiting(job):
+            return job
+        # a finished job holds the key (its ranking was cleared since): the next one's
+        # key names it, so concurrent views still agree on one new job
+        dedupe = f"{dedupe}:{job.id}"
+    return job
+
+
 def program_ranking(session: Session, program: Any, *, refresh: bool = True) -> ProgramRanking:
     """Every measure of every member, from the database's copy for the program's current
     data and hour. On a miss the older copy answers while the job ``refresh_ranking``
-    computes the current one (``refresh``; a program with nothing kept waits for it)."""
+    computes the current one (``refresh``). With nothing kept, a program of at most
+    ``INLINE_RANKING_MAX_MEMBERS`` members is ranked now; a larger one raises
+    :class:`RankingPending` naming the job that ranks it."""
+    job: jobs.JobRecord | None = None
 
     def enqueue_refresh(key: str) -> None:
-        jobs.enqueue(
-            session, "influence.refresh_ranking", {}, program.id,
-            dedupe_key=f"influence.ranking:{program.id}:{key}",
-        )  # fmt: skip
+        nonlocal job
+        job = _ranking_job(session, program, key)
 
     kept = cache.cached(
         session,
         program,
         lambda now: ranking_payload(session, program, now),
         refresh=enqueue_refresh if refresh else None,
+        inline_max=INLINE_RANKING_MAX_MEMBERS,
     )
+    if kept is None:
+        assert job is not None
+        raise RankingPending(job)
     payload = kept.payload
     ids = payload["ids"]
     empty = np.zeros(0, dtype=np.int64)
@@ -125,6 +221,14 @@ def program_ranking(session: Session, program: Any, *, refresh: bool = True) -> 
         computed_at=kept.computed_at,
         current=kept.current,
     )
+
+
+def retry_ranking(session: Session, program: Any, job_id: int) -> jobs.JobRecord:
+    """Queue the program's failed ranking job again (it ranks the data of when it runs)."""
+    record = jobs.get_job(session, job_id, program_id=program.id)
+    if record.kind != RANKING_JOB:
+        raise NotFound(f"no ranking job {job_id}")
+    return jobs.retry_job(session, job_id, program_id=program.id)
 
 
 def _groups(session: Session, program: Any, name: str) -> dict[Hashable, Hashable]:
@@ -166,7 +270,8 @@ def leaders(
     """Opinion leaders of the program: every measure, overall or within each group.
 
     ``group`` names a member attribute (``city``, ``segment`` …); members
-    without it are left out of the grouped view.
+    without it are left out of the grouped view. Raises :class:`RankingPending` while
+    a large program's first ranking is computed (see :func:`program_ranking`).
     """
     from budding.members import service as members
 
@@ -297,39 +402,61 @@ def start_simulation(session: Session, program: Any, request: SimulationIn) -> j
     return jobs.enqueue(session, "influence.simulate", payload, program_id=program.id)
 
 
-def neighbourhood(pg: ProgramGraph, member: str, limit: int = 60) -> dict[str, Any]:
+def neighbourhood(
+    session: Session,
+    program: Any,
+    member: str,
+    limit: int = 60,
+    *,
+    now: datetime | None = None,
+    half_life_days: float = 90.0,
+) -> dict[str, Any]:
     """A leader's 1-hop neighbourhood for the graph view: nodes and weighted links.
 
-    Keeps the ``limit`` strongest neighbours (by edge weight, either direction).
+    Keeps the ``limit`` strongest neighbours (by edge weight, either direction). The
+    same as on the program graph (:func:`.program.program_graph`), read from the edges
+    that touch the member only; a node's ``out_degree`` is its out-degree in the whole
+    graph, read for the shown nodes only.
     """
-    g = pg.graph
-    try:
-        v = g.index_of(member)
-    except KeyError:
-        raise field("member", f"no member {member!r} in the graph") from None
+    from budding.members import service as members
+
+    found = members.get_member_or_none(session, program.id, member)
+    if found is None or found.erased_at is not None:  # erased members are not nodes
+        raise field("member", f"no member {member!r} in the graph")
+    v = found.id
+    now = now or datetime.now(UTC)
+    rows = _edge_rows(session, program, now, half_life_days, member=v)
+    live = members.live_member_ids(session, program.id, {x for a, b, _, _ in rows for x in (a, b)})
+    # As program_graph: a pair's referral and interaction weights summed (in that order,
+    # float64), kept as float32; nodes in member id order.
+    out: dict[int, float] = {}
+    into: dict[int, float] = {}
+    for a, b, w, _ in rows:
+        if a != b and a in live and b in live:
+            if a == v:
+                out[b] = out.get(b, 0.0) + w
+            else:
+                into[a] = into.get(a, 0.0) + w
     weights: dict[int, float] = {}
     links: list[tuple[int, int, float]] = []
-    lo, hi = g.out_indptr[v], g.out_indptr[v + 1]
-    for e in range(lo, hi):
-        u = int(g.out_indices[e])
-        w = float(g.out_weight[e]) if g.out_weight is not None else 1.0
-        weights[u] = weights.get(u, 0.0) + w
-        links.append((v, u, w))
-    lo, hi = g.in_indptr[v], g.in_indptr[v + 1]
-    for e in range(lo, hi):
-        u = int(g.in_indices[e])
-        w = float(g.in_weight[e]) if g.in_weight is not None else 1.0
-        weights[u] = weights.get(u, 0.0) + w
-        links.append((u, v, w))
-    keep = {v} | {u for u, _ in sorted(weights.items(), key=lambda x: -x[1])[:limit]}
-    ids = g.id_list(sorted(keep))
-    index = {i: str(x) for i, x in zip(sorted(keep), ids, strict=True)}
-    out_deg = g.out_degree
+    for pairs, outgoing in ((out, True), (into, False)):
+        for u in sorted(pairs):
+            w = float(np.float32(pairs[u]))
+            weights[u] = weights.get(u, 0.0) + w
+            links.append((v, u, w) if outgoing else (u, v, w))
+    keep = sorted({v} | {u for u, _ in sorted(weights.items(), key=lambda x: -x[1])[:limit]})
+    shown = members.get_members_by_ids(session, keep)
+    index = {i: shown[i].external_id for i in keep}
+    # out-degrees in the whole graph: the shown nodes' distinct live targets
+    pairs_out = {(a, b) for a, b, _, _ in _edge_rows(
+        session, program, now, half_life_days, sources=keep
+    ) if a != b}  # fmt: skip
+    live |= members.live_member_ids(session, program.id, {b for _, b in pairs_out} - live)
+    degree = Counter(a for a, b in pairs_out if b in live)
     return {
-        "center": str(member),
+        "center": found.external_id,
         "nodes": [
-            {"id": index[i], "name": pg.names.get(index[i], ""), "out_degree": int(out_deg[i])}
-            for i in sorted(keep)
+            {"id": index[i], "name": shown[i].name or "", "out_degree": degree[i]} for i in keep
         ],
         "links": [
             {"source": index[a], "target": index[b], "weight": round(w, 4)}
@@ -338,3 +465,26 @@ def neighbourhood(pg: ProgramGraph, member: str, limit: int = 60) -> dict[str, A
         ],
         "more": max(0, len(weights) - limit),
     }
+
+
+def _edge_rows(
+    session: Session,
+    program: Any,
+    now: datetime,
+    half_life_days: float,
+    *,
+    member: int | None = None,
+    sources: list[int] | None = None,
+) -> list[tuple[int, int, float, int]]:
+    """The program graph's summed edge rows, referrals then interactions (as
+    :func:`.program.program_graph` reads them), restricted to those ``member`` is in or
+    to those from ``sources``; erased members' ids included."""
+    from budding.members import service as members
+    from budding.referrals import service as referrals
+
+    return referrals.referral_weights(
+        session, program, now=now, half_life_days=half_life_days, member=member, sources=sources
+    ) + members.interaction_weights(
+        session, program.id, now=now, half_life_days=half_life_days, member=member,
+        sources=sources,
+    )  # fmt: skip

@@ -82,8 +82,9 @@ def simulate(
 @job(retries=1, retry_delay=60, lease=1800)
 def refresh_ranking(ctx: JobContext) -> dict[str, Any]:
     """Compute and keep the program's ranking for its current data and hour: enqueued by
-    a view that found only an older one (``service.program_ranking``). Ranks in a
-    read-only transaction (no writer lock meanwhile), then stores it in a short one."""
+    a view that found only an older one, or none for a program too large to rank in a
+    request (``service.program_ranking``). Ranks in a read-only transaction (no writer
+    lock meanwhile), then stores it in a short one."""
     from budding.core.db import reading, unit_of_work
     from budding.influence import cache, service
     from budding.programs import service as programs
@@ -92,7 +93,8 @@ def refresh_ranking(ctx: JobContext) -> dict[str, Any]:
     with reading() as session:
         program = programs.get_program_by_id(session, ctx.program_id)
         key, start = cache.current_key(session, program)
-        payload = service.ranking_payload(session, program, start)
+        payload = service.ranking_payload(session, program, start, ctx.progress)
+    ctx.progress(0.95, "keeping the ranking")
     with unit_of_work() as session:
         cache.store(session, ctx.program_id, key, payload)
     return {"members": payload["members"]}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import Integer, any_, column, delete, func, literal, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -489,19 +490,60 @@ def graph_members(session: Session, program_id: int) -> list[tuple[int, str, str
     return [(a, b, c, d, e) for a, b, c, d, e in session.execute(stmt)]
 
 
+def live_member_ids(session: Session, program_id: int, ids: Collection[int]) -> set[int]:
+    """Those of ``ids`` that are the program's members and not erased (the nodes of its
+    member graph), by primary key. The ids are one parameter (a JSON array on SQLite, an
+    array on PostgreSQL): 8,000 ids as bound ``IN`` lists took 130 ms on PostgreSQL, 20 ms
+    as one array."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    if is_postgres(session):
+        among = Member.id == any_(literal(wanted, ARRAY(Integer)))
+    else:
+        listed = func.json_each(orjson.dumps(wanted).decode())
+        among = Member.id.in_(select(column("value")).select_from(listed))
+    stmt = select(Member.id).where(
+        # "+ 0": SQLite, without statistics, would read the program's every member by
+        # ix_members_program_created instead of these by primary key
+        Member.program_id + 0 == program_id,
+        Member.erased_at.is_(None),
+        among,
+    )
+    return set(session.scalars(stmt))
+
+
 def interaction_weights(
-    session: Session, program_id: int, *, now: datetime, half_life_days: float
+    session: Session,
+    program_id: int,
+    *,
+    now: datetime,
+    half_life_days: float,
+    member: int | None = None,
+    sources: Collection[int] | None = None,
 ) -> list[tuple[int, int, float, int]]:
     """``(member id, target member id, weight, events)`` per pair of the program's events
     that have a target, summed in the database: each event weighs 2^(−age / half-life)
     at ``now``. Erased members' ids are included (callers that map ids to live members drop
-    them)."""
+    them). ``member``: only the pairs it is in, as actor or target (its events and those
+    aimed at it, each found by index); ``sources``: only the pairs whose actor is one of
+    these (a few hundred ids)."""
     weight = decayed(session, Event.occurred_at, now, half_life_days)
+    program = Event.program_id == program_id
+    if member is not None or sources is not None:
+        # "+ 0": SQLite, without statistics, would read the program's every targeted event
+        # by ix_events_program_targeted instead of the member's by ix_events_member_occurred
+        # and ix_events_target_member_id (PostgreSQL chooses by its statistics)
+        program = Event.program_id + 0 == program_id
     stmt = (
         select(Event.member_id, Event.target_member_id, func.sum(weight), func.count())
-        .where(Event.program_id == program_id, Event.target_member_id.is_not(None))
+        .where(program, Event.target_member_id.is_not(None))
         .group_by(Event.member_id, Event.target_member_id)
     )
+    if member is not None:
+        stmt = stmt.where(or_(Event.member_id == member, Event.target_member_id == member))
+    if sources is not None:
+        stmt = stmt.where(Event.member_id.in_(sorted(set(sources))))
     return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
 
 

@@ -9,11 +9,11 @@ NULL``), so one referral converts once whatever the retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from budding.core.db import decayed, dialect_insert, utcnow
@@ -599,18 +599,37 @@ def referral_edges(
 
 
 def referral_weights(
-    session: Session, program: Program, *, now: datetime, half_life_days: float
+    session: Session,
+    program: Program,
+    *,
+    now: datetime,
+    half_life_days: float,
+    member: int | None = None,
+    sources: Collection[int] | None = None,
 ) -> list[tuple[int, int, float, int]]:
     """``(referrer id, referee id, weight, referrals)`` per pair of the program's counted
     referrals, summed in the database: each weighs 2^(−age / half-life) of its signup
-    at ``now`` (held and rejected referrals are left out, as in :func:`referral_edges`)."""
-    weight = decayed(session, Referral.signed_up_at, now, half_life_days)
-    stmt = (
-        select(Referral.referrer_member_id, Referral.referee_member_id, func.sum(weight),
-               func.count())
-        .where(Referral.program_id == program.id, or_(*(Referral.status == s for s in COUNTING)))
-        .group_by(Referral.referrer_member_id, Referral.referee_member_id)
-    )  # fmt: skip
+    at ``now`` (held and rejected referrals are left out, as in :func:`referral_edges`).
+    ``member``: only the pairs it is in, as referrer or referee (each found by index);
+    ``sources``: only the pairs whose referrer is one of these (a few hundred ids)."""
+    referrer, referee = Referral.referrer_member_id, Referral.referee_member_id
+    rows = select(referrer.label("a"), referee.label("b"), Referral.signed_up_at.label("at")).where(
+        Referral.program_id == program.id, or_(*(Referral.status == s for s in COUNTING))
+    )
+    # Summed outside: SQLite (without statistics) reads, for a GROUP BY on the table, the
+    # program's every referral in the order of the unique (program, referee) index. A
+    # compound select, or OFFSET 0, keeps the restricted rows a subquery of their own,
+    # found by the referrer and referee indexes.
+    if sources is not None:
+        rows = rows.where(referrer.in_(sorted(set(sources))))
+    if member is not None:
+        part = union_all(
+            rows.where(referrer == member), rows.where(referee == member, referrer != member)
+        ).subquery()
+    else:
+        part = (rows if sources is None else rows.offset(0)).subquery()
+    weight = decayed(session, part.c.at, now, half_life_days)
+    stmt = select(part.c.a, part.c.b, func.sum(weight), func.count()).group_by(part.c.a, part.c.b)
     return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
 
 
