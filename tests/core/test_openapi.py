@@ -79,3 +79,270 @@ def test_the_stated_constraints_keep_the_api_s_words(client) -> None:  # type: i
     }
     r = client.patch("/api/v1/sharing/settings", json={"channels": []})
     assert r.json()["error"]["fields"] == {"channels": "offer at least one channel"}
+
+
+# --- errors: the document states the API's own error body, and the codes it answers -----
+
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def _operations(spec: dict[str, Any]):  # type: ignore[no-untyped-def]
+    for path, item in spec["paths"].items():
+        if path.startswith("/api/v1/"):
+            for method, op in item.items():
+                yield method, path, op
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _conforms(spec: dict[str, Any], value: Any, schema: dict[str, Any], where: str = "") -> None:
+    """``value`` fits ``schema`` (the subset of JSON Schema the error model uses: objects,
+    required and additional properties, strings); jsonschema is not a dependency."""
+    schema = _resolve(spec, schema)
+    kind = schema.get("type")
+    if kind == "string":
+        assert isinstance(value, str), f"{where}: {value!r} is not a string"
+    elif kind == "object":
+        assert isinstance(value, dict), f"{where}: {value!r} is not an object"
+        for name in schema.get("required", []):
+            assert name in value, f"{where}: {name!r} missing"
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            if name in properties:
+                _conforms(spec, item, properties[name], f"{where}.{name}")
+            else:
+                assert extra is not False, f"{where}: {name!r} is not allowed"
+                if isinstance(extra, dict):
+                    _conforms(spec, item, extra, f"{where}.{name}")
+
+
+def _documented(spec: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
+    responses = _op(spec, method, path)["responses"]
+    assert str(status) in responses, f"{method.upper()} {path}: {status} not documented"
+    return responses[str(status)]  # type: ignore[no-any-return]
+
+
+def _error_schema(spec: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
+    return _documented(spec, method, path, status)["content"]["application/json"]["schema"]  # type: ignore[no-any-return]
+
+
+def test_errors_are_documented_as_the_api_answers_them(client) -> None:  # type: ignore[no-untyped-def]
+    spec = client.get("/api/v1/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    # FastAPI's own 422 body ({"detail": [...]}) is nowhere: the API never answers it
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    error = schemas["ErrorOut"]
+    detail = _resolve(spec, error["properties"]["error"])
+    assert set(detail["required"]) == {"code", "message", "fields"}
+    assert detail["additionalProperties"] is True  # extra keys: `remaining`, `job_id`, ...
+    assert "validation_failed" in detail["properties"]["code"]["description"]
+    for method, path, op in _operations(spec):
+        responses = op["responses"]
+        name = f"{method.upper()} {path}"
+        for status, response in responses.items():
+            if status >= "400":
+                ref = response["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/ErrorOut", f"{name}: {status}"
+        # every API route needs a key (tests/core/test_api_security.py)
+        assert "401" in responses, name
+        # only a route that changes something refuses a read-only key
+        if method == "get":
+            assert "403" not in responses, name
+        elif path != "/api/v1/influence/seeds":  # a POST that only computes: any key
+            assert "403" in responses, name
+        # an input to validate: 422; none, none (FastAPI's own rule, now with our body)
+        takes_input = bool(op.get("parameters") or op.get("requestBody"))
+        assert ("422" in responses) == takes_input, name
+        if "requestBody" in op:
+            assert {"400", "413"} <= responses.keys(), name  # malformed JSON, too large
+    # per route: what its service answers
+    assert "404" in _op(spec, "get", "/api/v1/members/{external_id}")["responses"]
+    assert "404" not in _op(spec, "get", "/api/v1/members")["responses"]
+    redeem = _op(spec, "post", "/api/v1/invites/{code}/redeem")["responses"]
+    assert {"403", "404", "409", "410"} <= redeem.keys()
+    assert "429" in _op(spec, "post", "/api/v1/members/{external_id}/tell-a-friend")["responses"]
+    assert "429" not in _op(spec, "post", "/api/v1/members")["responses"]
+
+
+def test_real_error_answers_fit_the_documented_schema(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import make_api_key
+
+    spec = client.get("/api/v1/openapi.json").json()
+    client.post("/api/v1/members", json={"external_id": "ana", "email": "ana@example.com"})
+    read_only = {"Authorization": f"Bearer {make_api_key(program.id, role='analyst')}"}
+    cases = [
+        # (method, documented path, answer)
+        ("post", "/api/v1/members", client.post("/api/v1/members", json={"external_id": ""})),
+        ("get", "/api/v1/members/{external_id}", client.get("/api/v1/members/nobody")),
+        ("get", "/api/v1/members", anon_client.get("/api/v1/members")),
+        (
+            "post",
+            "/api/v1/members",
+            anon_client.post("/api/v1/members", json={"external_id": "x"}, headers=read_only),
+        ),
+        (
+            "post",
+            "/api/v1/members",
+            client.post(
+                "/api/v1/members", content=b"{", headers={"content-type": "application/json"}
+            ),
+        ),
+        (
+            "post",
+            "/api/v1/members/{external_id}/invites",
+            client.post("/api/v1/members/ana/invites", json={"count": 100}),
+        ),
+    ]
+    statuses = [answer.status_code for _, _, answer in cases]
+    assert statuses == [422, 404, 401, 403, 400, 409]
+    for method, path, answer in cases:
+        schema = _error_schema(spec, method, path, answer.status_code)
+        _conforms(spec, answer.json(), schema, f"{method} {path} {answer.status_code}")
+    assert cases[-1][2].json()["error"]["remaining"] >= 0  # an extra key, allowed
+
+
+def test_every_status_code_answered_is_documented(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """Representative requests, successes and refusals: each status code they got is one
+    the document lists for the operation (what schemathesis's status-code check found
+    missing before: 404 for unknown resources, 409 and 410 from the services, ...)."""
+    from tests.factories import make_api_key
+
+    spec = client.get("/api/v1/openapi.json").json()
+    read_only = {"Authorization": f"Bearer {make_api_key(program.id, role='analyst')}"}
+    member = {"external_id": "ana", "email": "ana@example.com"}
+    staff_code = client.post("/api/v1/invites", json={"count": 1}).json()["codes"][0]["code"]
+    client.post(f"/api/v1/invites/{staff_code}/revoke")
+    hook = client.post(
+        "/api/v1/webhooks", json={"url": "https://hooks.example.com/in", "event_types": ["*"]}
+    ).json()
+    requests = [
+        ("post", "/api/v1/members", lambda: client.post("/api/v1/members", json=member)),  # 201
+        ("post", "/api/v1/members", lambda: client.post("/api/v1/members", json=member)),  # 200
+        (
+            "post",
+            "/api/v1/members",
+            lambda: client.post("/api/v1/members", json={**member, "external_id": "bo"}),
+        ),  # 409
+        (
+            "post",
+            "/api/v1/members",
+            lambda: client.post(
+                "/api/v1/members",
+                content=b"x" * 2_000_001,
+                headers={"content-type": "application/json"},
+            ),
+        ),  # 413
+        ("get", "/api/v1/members/{external_id}", lambda: client.get("/api/v1/members/bo")),
+        ("get", "/api/v1/events", lambda: client.get("/api/v1/events", params={"member": "bo"})),
+        ("get", "/api/v1/rewards", lambda: client.get("/api/v1/rewards", params={"member": "bo"})),
+        ("get", "/api/v1/fission-tree", lambda: client.get("/api/v1/fission-tree?root=bo")),
+        ("get", "/api/v1/jobs/{job_id}", lambda: client.get("/api/v1/jobs/99")),
+        ("get", "/api/v1/jobs/{job_id}", lambda: client.get("/api/v1/jobs/0")),  # 422
+        (
+            "delete",
+            "/api/v1/members/{external_id}",
+            lambda: anon_client.delete("/api/v1/members/ana", headers=read_only),
+        ),  # 403
+        (
+            "post",
+            "/api/v1/invites/{code}/redeem",
+            lambda: client.post(
+                f"/api/v1/invites/{staff_code}/redeem",
+                json={"external_id": "c", "email": "c@example.com"},
+            ),
+        ),  # 410
+        (
+            "post",
+            "/api/v1/invites/{code}/redeem",
+            lambda: client.post(
+                "/api/v1/invites/NOPE/redeem", json={"external_id": "c", "email": "c@example.com"}
+            ),
+        ),  # 404
+        (
+            "post",
+            "/api/v1/members/{external_id}/invites",
+            lambda: client.post("/api/v1/members/ana/invites", json={"count": 100}),
+        ),  # 409
+        (
+            "get",
+            "/api/v1/webhooks/deliveries/{delivery_id}",
+            lambda: client.get("/api/v1/webhooks/deliveries/dlv_x"),
+        ),
+        (
+            "post",
+            "/api/v1/webhooks/{webhook_id}/test",
+            lambda: client.post(f"/api/v1/webhooks/{hook['id']}/test"),
+        ),  # 202
+        (
+            "delete",
+            "/api/v1/reward-rules/{rule_id}",
+            lambda: client.delete("/api/v1/reward-rules/5"),
+        ),
+        (
+            "put",
+            "/api/v1/share-templates/{key}/{locale}",
+            lambda: client.put("/api/v1/share-templates/nope/en", json={"body": "hi {link}"}),
+        ),
+    ]
+    seen = set()
+    for method, path, send in requests:
+        status = send().status_code
+        seen.add(status)
+        _documented(spec, method, path, status)
+    assert {200, 201, 202, 403, 404, 409, 410, 413, 422} <= seen
+
+
+def test_schemathesis_finds_no_undocumented_answer(app, client, program) -> None:  # type: ignore[no-untyped-def]
+    """Every operation, with data that fits its schema and data that does not: each answer's
+    status code is one the document lists, and its body fits the documented schema (the
+    status-code and response-schema checks of schemathesis; about 20 s)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.core.failures import FailureGroup
+    from schemathesis.specs.openapi.checks import (
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    # something to find: members (``u0``...), an invite, a webhook
+    for i in range(3):
+        client.post("/api/v1/members", json={"external_id": f"u{i}"})
+    client.post("/api/v1/invites", json={"count": 1})
+    client.post(
+        "/api/v1/webhooks", json={"url": "https://hooks.example.com/in", "event_types": ["*"]}
+    )
+    headers = {"Authorization": client.headers["Authorization"]}
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in GenerationMode:
+            # derandomized: the same cases every run, so the test fails for a change only
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=10 if mode == GenerationMode.POSITIVE else 3,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def check(case):  # type: ignore[no-untyped-def]
+                case.call_and_validate(
+                    headers=headers,
+                    checks=[status_code_conformance, response_schema_conformance],
+                )
+
+            try:
+                check()
+            except Unsatisfiable:  # negative data for an operation that takes no input
+                continue
+            except (Exception, FailureGroup) as exc:  # a group of the checks' failures
+                failures.append(f"{operation.label} ({mode}): {exc}")
+    assert not failures, "\n\n".join(failures)

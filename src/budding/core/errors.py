@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from budding.core.i18n import N_, gettext
 
 
@@ -110,6 +112,52 @@ class RateLimited(BuddingError):
     def __init__(self, message: str, *, retry_after: int = 60, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class ErrorDetail(BaseModel):
+    # An error may carry more (``remaining`` with ``quota_exceeded``, ``job_id`` with
+    # ``ranking_failed``): stated per operation, allowed here.
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(
+        description="Stable, for programs: `missing_api_key` or `bad_api_key` (401), "
+        "`read_only_key` (403), `not_found` (404), `validation_failed` (422), "
+        "`malformed_json` (400), `payload_too_large` (413), `conflict` (409), `gone` "
+        "(410), `rate_limited` (429), `internal_error` (500), or a more precise code an "
+        "operation names (`quota_exceeded`, `invite_expired`, ...)"
+    )
+    message: str = Field(description="What went wrong, for people")
+    fields: dict[str, str] = Field(
+        description="Each bad input field (a dotted path: `events.0.type`) with its reason"
+    )
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers: ``BuddingError.to_dict``, and the web app's own
+    refusals (``core.web``)."""
+
+    error: ErrorDetail
+
+
+# What each error status means on any operation; an operation's description says more.
+ERROR_STATUSES: dict[int, str] = {
+    400: "The request body cannot be read (`malformed_json`: not valid JSON)",
+    401: "No API key, or an unknown or revoked one (`missing_api_key`, `bad_api_key`)",
+    403: "Refused: a read-only API key (`read_only_key`), or a refusal the operation names",
+    404: "What the request names does not exist (in this program)",
+    409: "Conflicts with the current state (`fields` or the operation say which)",
+    410: "No longer usable (used up, expired, revoked or removed)",
+    413: "The request body is over the server's limit (`payload_too_large`)",
+    422: "Invalid input: `fields` names each bad field with its reason (`validation_failed`)",
+    429: "Rate limited (`rate_limited`); `Retry-After` says when to try again",
+    503: "Temporarily unavailable; `Retry-After` says when to try again",
+}
+
+
+def errors_doc(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error answers (``@router.get(..., responses=errors_doc(404))``):
+    each with the API's error body, ``ErrorOut``."""
+    return {s: {"model": ErrorOut, "description": ERROR_STATUSES[s]} for s in statuses}
 
 
 def field(name: str, reason: str, error: type[BuddingError] = ValidationFailed) -> BuddingError:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
@@ -21,10 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import budding
 from budding.core import i18n
-from budding.core.auth import LoginRequired
+from budding.core.auth import LoginRequired, api_context, require_bearer, writer_context
 from budding.core.config import get_settings
 from budding.core.db import get_engine
-from budding.core.errors import BuddingError, MalformedJson, pydantic_reason
+from budding.core.errors import BuddingError, MalformedJson, errors_doc, pydantic_reason
 from budding.core.metrics import LATENCY, REQUESTS, exposition
 from budding.core.plugins import capability_modules
 from budding.core.routing import HEAD_SCOPE_KEY
@@ -177,6 +180,45 @@ class RequestGuard:
             REQUESTS.labels(method, name, str(status)).inc()
 
 
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    """``dependant`` and every dependency below it."""
+    yield dependant
+    for dep in dependant.dependencies:
+        yield from _dependants(dep)
+
+
+def api_errors(route: APIRoute) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route can give whatever its service does, for the OpenAPI
+    document: 401 where it needs a key, 403 where a key must be allowed to write, 400
+    and 413 where it reads a body, 422 where it validates input (this replaces FastAPI's
+    own 422, whose ``{"detail": [...]}`` the API never answers). A route adds those of
+    its service itself: ``responses=errors_doc(404, 409)``."""
+    dependants = list(_dependants(route.dependant))
+    calls = {d.call for d in dependants}
+    takes_body = route.body_field is not None or "requestBody" in (route.openapi_extra or {})
+    statuses: list[int] = []
+    if calls & {api_context, require_bearer}:
+        statuses.append(401)
+    if writer_context in calls:
+        statuses.append(403)
+    if takes_body:
+        statuses += [400, 413]
+    if takes_body or any(
+        d.path_params or d.query_params or d.header_params or d.cookie_params for d in dependants
+    ):
+        statuses.append(422)
+    return errors_doc(*sorted(statuses))
+
+
+def include_api(app: FastAPI, router: APIRouter) -> None:
+    """``router``'s routes under /api/v1, each documenting the errors it can answer
+    (``api_errors``): FastAPI's ``include_router`` takes one ``responses`` for a whole
+    router, and a route's own ``responses`` win over it."""
+    for route in router.routes:
+        responses = api_errors(route) if isinstance(route, APIRoute) else None
+        app.include_router(APIRouter(routes=[route]), prefix="/api/v1", responses=responses)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
@@ -257,7 +299,7 @@ def create_app() -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for _name, module in capability_modules("api"):
-        app.include_router(module.router, prefix="/api/v1")
+        include_api(app, module.router)
     for _name, module in capability_modules("pages"):
         app.include_router(module.router)
     # Hot routes (/r/{code}, POST /api/v1/events) are matched before all others: Starlette

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from budding.core.auth import API, API_WRITE, ApiContext
+from budding.core.errors import errors_doc
 from budding.core.routing import RowId
 from budding.fraud import service
 from budding.fraud.schemas import (
@@ -50,13 +51,21 @@ def list_assessments(
     }
 
 
-@router.get("/fraud/assessments/{assessment_id}", response_model=AssessmentOut)
+@router.get(
+    "/fraud/assessments/{assessment_id}", response_model=AssessmentOut, responses=errors_doc(404)
+)
 def get_assessment(assessment_id: RowId, ctx: ApiContext = API) -> Any:
     row = service.get_assessment(ctx.session, ctx.program, assessment_id)
     return service.assessment_out(ctx.session, row)
 
 
-@router.post("/fraud/assessments/{assessment_id}/approve", response_model=AssessmentOut)
+# 409: the assessment was already decided the other way
+REVIEWED = errors_doc(404, 409)
+
+
+@router.post(
+    "/fraud/assessments/{assessment_id}/approve", response_model=AssessmentOut, responses=REVIEWED
+)
 def approve(assessment_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE) -> Any:
     """Genuine: the referral is approved and its held rewards are issued (or left to vest)."""
     row = service.approve(
@@ -65,7 +74,9 @@ def approve(assessment_id: RowId, body: ReviewIn | None = None, ctx: ApiContext 
     return service.assessment_out(ctx.session, row)
 
 
-@router.post("/fraud/assessments/{assessment_id}/reject", response_model=AssessmentOut)
+@router.post(
+    "/fraud/assessments/{assessment_id}/reject", response_model=AssessmentOut, responses=REVIEWED
+)
 def reject(assessment_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE) -> Any:
     """Fraud: the referral is rejected and every reward it earned is reversed."""
     row = service.reject(

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from budding.core.auth import API, ApiContext
+from budding.core.errors import errors_doc
 from budding.honors import ledger
 from budding.honors.schemas import PointsOut
 from budding.members import service as members
@@ -14,7 +15,7 @@ from budding.members import service as members
 router = APIRouter(tags=["honors"])
 
 
-@router.get("/members/{external_id}/points", response_model=PointsOut)
+@router.get("/members/{external_id}/points", response_model=PointsOut, responses=errors_doc(404))
 def member_points(
     external_id: str,
     ctx: ApiContext = API,

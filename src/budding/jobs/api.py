@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from budding.core import jobs
 from budding.core.auth import API, ApiContext
+from budding.core.errors import errors_doc
 from budding.core.routing import RowId
 from budding.jobs.schemas import JobOut, JobPage
 
@@ -27,7 +28,7 @@ def list_jobs(
     }
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=errors_doc(404))
 def get_job(job_id: RowId, ctx: ApiContext = API) -> Any:
     """One job of the program: poll it to follow a long job's progress."""
     return jobs.get_job(ctx.session, job_id, program_id=ctx.program.id)

@@ -24,7 +24,7 @@ from budding.core.auth import (
     bearer_token,
     db_session,
 )
-from budding.core.errors import MalformedJson, field, from_pydantic
+from budding.core.errors import MalformedJson, errors_doc, field, from_pydantic
 from budding.core.metrics import EVENTS
 from budding.core.routing import OrjsonRoute
 from budding.members import events as event_service
@@ -41,7 +41,18 @@ from budding.members.schemas import (
 router = APIRouter(tags=["members"], route_class=OrjsonRoute)
 
 
-@router.post("/members", response_model=MemberOut, status_code=201)
+@router.post(
+    "/members",
+    response_model=MemberOut,
+    status_code=201,
+    responses={
+        200: {
+            "model": MemberOut,
+            "description": "Updated: a member with this `external_id` existed",
+        },
+        **errors_doc(409),  # another member has this e-mail
+    },
+)
 def upsert_member(body: MemberIn, response: Response, ctx: ApiContext = API_WRITE) -> Any:
     """Create a member, or update the one with this ``external_id`` (then 200)."""
     member, created = service.upsert_member(ctx.session, ctx.program, body)
@@ -63,19 +74,19 @@ def list_members(
     return {"members": members, "next_cursor": next_cursor}
 
 
-@router.get("/members/{external_id}", response_model=MemberOut)
+@router.get("/members/{external_id}", response_model=MemberOut, responses=errors_doc(404))
 def get_member(external_id: str, ctx: ApiContext = API) -> Any:
     return service.get_member(ctx.session, ctx.program.id, external_id)
 
 
-@router.get("/members/{external_id}/export")
+@router.get("/members/{external_id}/export", responses=errors_doc(404))
 def export_member(external_id: str, ctx: ApiContext = API) -> dict[str, Any]:
     """Everything Budding stores about this member, from every capability."""
     member = service.get_member(ctx.session, ctx.program.id, external_id)
     return service.member_export(ctx.session, ctx.program, member)
 
 
-@router.delete("/members/{external_id}", status_code=204)
+@router.delete("/members/{external_id}", status_code=204, responses=errors_doc(404))
 def erase_member(external_id: str, ctx: ApiContext = API_WRITE) -> Response:
     """Erase personal data; events stay, anonymised."""
     member = service.get_member(ctx.session, ctx.program.id, external_id)
@@ -105,7 +116,8 @@ async def prepared_batch(body: EventBatch) -> event_service.PreparedBatch:
 PREPARED = Depends(prepared_batch)
 
 
-@router.post("/events", response_model=IngestResult)
+# 403: the route checks the key itself (a read-only one may not write)
+@router.post("/events", response_model=IngestResult, responses=errors_doc(403))
 def ingest_events(
     request: Request,
     _: None = BEARER,
@@ -164,7 +176,7 @@ _FIRST = Route("/api/v1/events", _ingest_events_first, methods=["POST"], include
 FIRST_ROUTES = [_FIRST]
 
 
-@router.get("/events", response_model=EventPage)
+@router.get("/events", response_model=EventPage, responses=errors_doc(404))  # unknown member
 def list_events(
     ctx: ApiContext = API,
     member: str | None = None,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.db import MAX_ROW_ID
-from budding.core.errors import NotFound
+from budding.core.errors import NotFound, errors_doc
 from budding.core.routing import RowId
 from budding.members import service as members
 from budding.members.schemas import MemberOut
@@ -223,7 +223,12 @@ def patch_settings(body: ReferralSettingsPatch, ctx: ApiContext = API_WRITE) -> 
 # --- invites -----------------------------------------------------------------------------
 
 
-@router.post("/members/{external_id}/invites", response_model=IssuedOut, status_code=201)
+@router.post(
+    "/members/{external_id}/invites",
+    response_model=IssuedOut,
+    status_code=201,
+    responses=errors_doc(404, 409),
+)
 def issue_member_invites(
     external_id: str, body: IssueInvitesIn, ctx: ApiContext = API_WRITE
 ) -> Any:
@@ -235,7 +240,9 @@ def issue_member_invites(
     return IssuedOut(codes=[_invite_out(c) for c in codes], quota=summary.quota, left=summary.left)
 
 
-@router.get("/members/{external_id}/invites", response_model=InviteSummaryOut)
+@router.get(
+    "/members/{external_id}/invites", response_model=InviteSummaryOut, responses=errors_doc(404)
+)
 def member_invites(external_id: str, ctx: ApiContext = API) -> Any:
     """The member's quota, issued, redeemed and left, and every code with its status."""
     member = members.get_member(ctx.session, ctx.program.id, external_id)
@@ -264,7 +271,8 @@ def issue_staff_invites(body: StaffInvitesIn, ctx: ApiContext = API_WRITE) -> An
     return IssuedOut(codes=[_invite_out(c) for c in codes], quota=0, left=0)
 
 
-@router.get("/invites", response_model=list[InviteCodeOut])
+# 404: an unknown ``member``
+@router.get("/invites", response_model=list[InviteCodeOut], responses=errors_doc(404))
 def list_invites(
     ctx: ApiContext = API,
     member: str | None = None,
@@ -281,13 +289,18 @@ def list_invites(
     return [_invite_out(info) for info in rows]
 
 
-@router.get("/invites/{code}", response_model=InviteCodeOut)
+@router.get("/invites/{code}", response_model=InviteCodeOut, responses=errors_doc(404))
 def get_invite(code: str, ctx: ApiContext = API) -> Any:
     """An invite's status. Reading never consumes a use."""
     return _invite_out(invites.peek_invite(ctx.session, ctx.program, code))
 
 
-@router.post("/invites/{code}/redeem", response_model=RedemptionOut, status_code=201)
+@router.post(
+    "/invites/{code}/redeem",
+    response_model=RedemptionOut,
+    status_code=201,
+    responses=errors_doc(404, 409, 410),
+)
 def redeem(code: str, body: RedeemIn, ctx: ApiContext = API_WRITE) -> Any:
     """Use the code to create a member, attributed to the code's issuer. 404 unknown code;
     410 used up, expired or revoked; 409 already a member; 403 refused by the fraud checks."""
@@ -300,7 +313,7 @@ def redeem(code: str, body: RedeemIn, ctx: ApiContext = API_WRITE) -> Any:
     )
 
 
-@router.post("/invites/{code}/revoke", response_model=InviteCodeOut)
+@router.post("/invites/{code}/revoke", response_model=InviteCodeOut, responses=errors_doc(404))
 def revoke(code: str, ctx: ApiContext = API_WRITE, body: RevokeIn | None = None) -> Any:
     """Revoke a code (idempotent). An unused revoked code gives its invite back."""
     reason = body.reason if body else ""
@@ -317,7 +330,16 @@ def _waitlist_out(ctx: ApiContext, entry: Any, *, with_link: bool = True) -> dic
     return out
 
 
-@router.post("/waitlist", response_model=WaitlistOut, status_code=201)
+@router.post(
+    "/waitlist",
+    response_model=WaitlistOut,
+    status_code=201,
+    responses={
+        200: {"model": WaitlistOut, "description": "The e-mail was on the waitlist already"},
+        # 409: the program takes no waitlist signups, or the e-mail is a member's
+        **errors_doc(409),
+    },
+)
 def join_waitlist(body: WaitlistJoinIn, request: Request, ctx: ApiContext = API_WRITE) -> Any:
     """Put an e-mail on the waitlist (201; 200 when it was already on it) and send the
     confirmation e-mail. ``status_url`` is the person's private page."""
@@ -363,7 +385,7 @@ def release(body: ReleaseIn, ctx: ApiContext = API_WRITE) -> Any:
 WaitlistEmail = Annotated[str, Path(json_schema_extra={"format": "email"})]
 
 
-@router.get("/waitlist/{email}", response_model=WaitlistDetailOut)
+@router.get("/waitlist/{email}", response_model=WaitlistDetailOut, responses=errors_doc(404))
 def waitlist_entry(email: WaitlistEmail, ctx: ApiContext = API) -> Any:
     """Position, referral link and the history of position changes with their reasons."""
     entry = waitlist.get_entry(ctx.session, ctx.program, email)
@@ -380,7 +402,7 @@ def waitlist_entry(email: WaitlistEmail, ctx: ApiContext = API) -> Any:
     return WaitlistDetailOut(**_waitlist_out(ctx, entry), history=changes)
 
 
-@router.post("/waitlist/{email}/confirm", response_model=WaitlistOut)
+@router.post("/waitlist/{email}/confirm", response_model=WaitlistOut, responses=errors_doc(404))
 def confirm_waitlist(email: WaitlistEmail, ctx: ApiContext = API_WRITE) -> Any:
     """Confirm an e-mail your own system verified (instead of Budding's confirmation mail)."""
     entry = waitlist.get_entry(ctx.session, ctx.program, email)
@@ -391,7 +413,9 @@ def confirm_waitlist(email: WaitlistEmail, ctx: ApiContext = API_WRITE) -> Any:
 # --- referrals and the tree ------------------------------------------------------------------
 
 
-@router.get("/members/{external_id}/referrals", response_model=MemberReferralsOut)
+@router.get(
+    "/members/{external_id}/referrals", response_model=MemberReferralsOut, responses=errors_doc(404)
+)
 def member_referrals(external_id: str, ctx: ApiContext = API) -> Any:
     """The member's referral link, referrer, generation, descendants and friends who joined."""
     member = members.get_member(ctx.session, ctx.program.id, external_id)
@@ -421,7 +445,7 @@ def member_referrals(external_id: str, ctx: ApiContext = API) -> Any:
     )
 
 
-@router.get("/fission-tree", response_model=TreeOut)
+@router.get("/fission-tree", response_model=TreeOut, responses=errors_doc(404))  # unknown root
 def fission_tree(
     ctx: ApiContext = API,
     root: str | None = Query(None, description="external id; the whole forest when left out"),
@@ -462,7 +486,7 @@ def list_referrals(
     return [_referral_out(ctx, f) for f in facts]
 
 
-@router.get("/referrals/{referral_id}", response_model=ReferralOut)
+@router.get("/referrals/{referral_id}", response_model=ReferralOut, responses=errors_doc(404))
 def get_referral(referral_id: RowId, ctx: ApiContext = API) -> Any:
     fact = attribution.get_referral(ctx.session, referral_id)
     if fact.program_id != ctx.program.id:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from budding.core.auth import API, API_WRITE, ApiContext
-from budding.core.errors import field
+from budding.core.errors import errors_doc, field
 from budding.core.routing import RowId
 from budding.members import service as members
 from budding.rewards import coupons, rules, service
@@ -35,7 +35,7 @@ def _before_id(cursor: str | None) -> int | None:
     return members.decode_id_cursor(cursor)
 
 
-@router.get("/rewards", response_model=RewardPage)
+@router.get("/rewards", response_model=RewardPage, responses=errors_doc(404))  # unknown member
 def list_rewards(
     ctx: ApiContext = API,
     member: str | None = Query(None, description="external id of the rewarded member"),
@@ -60,13 +60,15 @@ def list_rewards(
     }
 
 
-@router.get("/rewards/{reward_id}", response_model=RewardOut)
+@router.get("/rewards/{reward_id}", response_model=RewardOut, responses=errors_doc(404))
 def get_reward(reward_id: RowId, ctx: ApiContext = API) -> Any:
     reward = service.get_reward(ctx.session, ctx.program, reward_id)
     return service.rewards_out(ctx.session, ctx.program, [reward])[0]
 
 
-@router.post("/rewards/{reward_id}/approve", response_model=RewardOut)
+@router.post(
+    "/rewards/{reward_id}/approve", response_model=RewardOut, responses=errors_doc(404, 409)
+)
 def approve_reward(
     reward_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE
 ) -> Any:
@@ -77,7 +79,10 @@ def approve_reward(
     return service.rewards_out(ctx.session, ctx.program, [reward])[0]
 
 
-@router.post("/rewards/{reward_id}/reject", response_model=RewardOut)
+# 409: a points reversal could not be written (retry)
+@router.post(
+    "/rewards/{reward_id}/reject", response_model=RewardOut, responses=errors_doc(404, 409)
+)
 def reject_reward(
     reward_id: RowId, body: ReviewIn | None = None, ctx: ApiContext = API_WRITE
 ) -> Any:
@@ -98,26 +103,27 @@ def list_rules(ctx: ApiContext = API) -> Any:
     ]
 
 
-@router.post("/reward-rules", response_model=RuleOut, status_code=201)
+# 404: an unknown coupon ``pool``
+@router.post("/reward-rules", response_model=RuleOut, status_code=201, responses=errors_doc(404))
 def create_rule(body: RuleIn, ctx: ApiContext = API_WRITE) -> Any:
     rule = rules.create_rule(ctx.session, ctx.program, body)
     return rules.rule_out(ctx.session, ctx.program, rule)
 
 
-@router.get("/reward-rules/{rule_id}", response_model=RuleOut)
+@router.get("/reward-rules/{rule_id}", response_model=RuleOut, responses=errors_doc(404))
 def get_rule(rule_id: RowId, ctx: ApiContext = API) -> Any:
     return rules.rule_out(
         ctx.session, ctx.program, rules.get_rule(ctx.session, ctx.program, rule_id)
     )
 
 
-@router.patch("/reward-rules/{rule_id}", response_model=RuleOut)
+@router.patch("/reward-rules/{rule_id}", response_model=RuleOut, responses=errors_doc(404))
 def update_rule(rule_id: RowId, body: RulePatch, ctx: ApiContext = API_WRITE) -> Any:
     rule = rules.update_rule(ctx.session, ctx.program, rule_id, body)
     return rules.rule_out(ctx.session, ctx.program, rule)
 
 
-@router.delete("/reward-rules/{rule_id}", status_code=204)
+@router.delete("/reward-rules/{rule_id}", status_code=204, responses=errors_doc(404))
 def archive_rule(rule_id: RowId, ctx: ApiContext = API_WRITE) -> Response:
     """Archive the rule: it pays nothing more; rewards it paid stay."""
     rules.archive_rule(ctx.session, ctx.program, rule_id)

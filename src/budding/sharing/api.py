@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 from budding.core import i18n
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.config import get_settings
+from budding.core.errors import errors_doc
 from budding.sharing import funnel, qr, service, sources, virality
 from budding.sharing.schemas import (
     FunnelComparison,
@@ -32,7 +33,9 @@ from budding.sharing.schemas import (
 router = APIRouter(tags=["sharing"])
 
 
-@router.get("/members/{external_id}/share-kit", response_model=ShareKitOut)
+@router.get(
+    "/members/{external_id}/share-kit", response_model=ShareKitOut, responses=errors_doc(404)
+)
 def share_kit(
     external_id: str,
     ctx: ApiContext = API,
@@ -48,7 +51,9 @@ def _qr_response(body: bytes, media_type: str) -> Response:
     return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/members/{external_id}/share-kit/qr.png", response_class=Response)
+@router.get(
+    "/members/{external_id}/share-kit/qr.png", response_class=Response, responses=errors_doc(404)
+)
 def share_kit_qr_png(
     external_id: str, ctx: ApiContext = API, scale: int = Query(8, ge=1, le=40)
 ) -> Response:
@@ -60,7 +65,9 @@ def share_kit_qr_png(
     return _qr_response(qr.png(link, scale), "image/png")
 
 
-@router.get("/members/{external_id}/share-kit/qr.svg", response_class=Response)
+@router.get(
+    "/members/{external_id}/share-kit/qr.svg", response_class=Response, responses=errors_doc(404)
+)
 def share_kit_qr_svg(
     external_id: str, ctx: ApiContext = API, scale: int = Query(8, ge=1, le=40)
 ) -> Response:
@@ -72,7 +79,9 @@ def share_kit_qr_svg(
     return _qr_response(qr.svg(link, scale, title=link), "image/svg+xml")
 
 
-@router.post("/members/{external_id}/share-events", response_model=StepsOut)
+@router.post(
+    "/members/{external_id}/share-events", response_model=StepsOut, responses=errors_doc(404)
+)
 def record_share_steps(external_id: str, body: StepsIn, ctx: ApiContext = API_WRITE) -> Any:
     """Record share-funnel steps taken in your own app (``share_opened``,
     ``channel_chosen``, ``share_sent``); each step's ``id`` is its idempotency key.
@@ -82,7 +91,12 @@ def record_share_steps(external_id: str, body: StepsIn, ctx: ApiContext = API_WR
     return service.record_steps(ctx.session, ctx.program, member, body.steps, "api")
 
 
-@router.post("/members/{external_id}/tell-a-friend", response_model=TellAFriendOut, status_code=202)
+@router.post(
+    "/members/{external_id}/tell-a-friend",
+    response_model=TellAFriendOut,
+    status_code=202,
+    responses=errors_doc(404, 409, 429),
+)
 def tell_a_friend(external_id: str, body: TellAFriendIn, ctx: ApiContext = API_WRITE) -> Any:
     """Have Budding e-mail the member's invitation to a friend (queued; sent by a job).
     429 with ``Retry-After`` when the member's daily limit is used up; 409 when this friend
@@ -92,7 +106,9 @@ def tell_a_friend(external_id: str, body: TellAFriendIn, ctx: ApiContext = API_W
     return TellAFriendOut(status="queued", sent_today=sent, remaining_today=left)
 
 
-@router.post("/members/{external_id}/widget-token", response_model=WidgetTokenOut)
+@router.post(
+    "/members/{external_id}/widget-token", response_model=WidgetTokenOut, responses=errors_doc(404)
+)
 def widget_token(
     external_id: str, body: WidgetTokenIn | None = None, ctx: ApiContext = API_WRITE
 ) -> Any:
@@ -150,12 +166,16 @@ TemplateLocale = Annotated[
 ]
 
 
-@router.get("/share-templates/{key}/{locale}", response_model=TemplateOut)
+@router.get(
+    "/share-templates/{key}/{locale}", response_model=TemplateOut, responses=errors_doc(404)
+)
 def get_template(key: str, locale: TemplateLocale, ctx: ApiContext = API) -> Any:
     return service.get_template(ctx.session, ctx.program, key, locale)
 
 
-@router.put("/share-templates/{key}/{locale}", response_model=TemplateOut)
+@router.put(
+    "/share-templates/{key}/{locale}", response_model=TemplateOut, responses=errors_doc(404)
+)
 def put_template(
     key: str, locale: TemplateLocale, body: TemplateIn, ctx: ApiContext = API_WRITE
 ) -> Any:
@@ -166,7 +186,9 @@ def put_template(
     )
 
 
-@router.delete("/share-templates/{key}/{locale}", response_model=TemplateOut)
+@router.delete(
+    "/share-templates/{key}/{locale}", response_model=TemplateOut, responses=errors_doc(404)
+)
 def reset_template(key: str, locale: TemplateLocale, ctx: ApiContext = API_WRITE) -> Any:
     """Back to the default wording."""
     return service.reset_template(ctx.session, ctx.program, key, locale)

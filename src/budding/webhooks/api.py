@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.db import MAX_ROW_ID
+from budding.core.errors import errors_doc
 from budding.core.routing import RowId
 from budding.webhooks import service
 from budding.webhooks.schemas import (
@@ -28,7 +29,10 @@ from budding.webhooks.schemas import (
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/webhooks", response_model=EndpointCreated, status_code=201)
+# 409: the program has the most endpoints it may
+@router.post(
+    "/webhooks", response_model=EndpointCreated, status_code=201, responses=errors_doc(409)
+)
 def create_webhook(body: EndpointIn, ctx: ApiContext = API_WRITE) -> Any:
     """Add an endpoint. The answer carries its signing ``secret``, shown only this once."""
     endpoint, secret = service.create_endpoint(
@@ -74,7 +78,9 @@ def list_deliveries(
     return {"deliveries": rows, "next_cursor": next_cursor}
 
 
-@router.get("/webhooks/deliveries/{delivery_id}", response_model=DeliveryDetail)
+@router.get(
+    "/webhooks/deliveries/{delivery_id}", response_model=DeliveryDetail, responses=errors_doc(404)
+)
 def get_delivery(delivery_id: str, ctx: ApiContext = API) -> Any:
     """One delivery with its body and every attempt."""
     delivery = service.get_delivery(ctx.session, ctx.program.id, delivery_id)
@@ -86,20 +92,24 @@ def get_delivery(delivery_id: str, ctx: ApiContext = API) -> Any:
     )
 
 
+# 410: the delivery's endpoint was removed
 @router.post(
-    "/webhooks/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut, status_code=202
+    "/webhooks/deliveries/{delivery_id}/redeliver",
+    response_model=DeliveryOut,
+    status_code=202,
+    responses=errors_doc(404, 410),
 )
 def redeliver(delivery_id: str, ctx: ApiContext = API_WRITE) -> Any:
     """Send a delivery again (same ``Budding-Delivery`` id and body)."""
     return service.redeliver(ctx.session, ctx.program.id, delivery_id)
 
 
-@router.get("/webhooks/{webhook_id}", response_model=EndpointOut)
+@router.get("/webhooks/{webhook_id}", response_model=EndpointOut, responses=errors_doc(404))
 def get_webhook(webhook_id: RowId, ctx: ApiContext = API) -> Any:
     return service.get_endpoint(ctx.session, ctx.program.id, webhook_id)
 
 
-@router.patch("/webhooks/{webhook_id}", response_model=EndpointOut)
+@router.patch("/webhooks/{webhook_id}", response_model=EndpointOut, responses=errors_doc(404))
 def update_webhook(webhook_id: RowId, body: EndpointPatch, ctx: ApiContext = API_WRITE) -> Any:
     """Change an endpoint's ``url``, ``event_types`` or ``description`` (fields left out
     stay). Pending retries go to the new URL."""
@@ -113,7 +123,9 @@ def update_webhook(webhook_id: RowId, body: EndpointPatch, ctx: ApiContext = API
     )
 
 
-@router.post("/webhooks/{webhook_id}/secret", response_model=EndpointCreated)
+@router.post(
+    "/webhooks/{webhook_id}/secret", response_model=EndpointCreated, responses=errors_doc(404)
+)
 def rotate_secret(
     webhook_id: RowId, body: SecretRotation | None = None, ctx: ApiContext = API_WRITE
 ) -> Any:
@@ -127,14 +139,19 @@ def rotate_secret(
     return EndpointCreated(**EndpointOut.model_validate(endpoint).model_dump(), secret=secret)
 
 
-@router.delete("/webhooks/{webhook_id}", status_code=204)
+@router.delete("/webhooks/{webhook_id}", status_code=204, responses=errors_doc(404))
 def remove_webhook(webhook_id: RowId, ctx: ApiContext = API_WRITE) -> Response:
     """Stop sending to an endpoint; its delivery log stays."""
     service.remove_endpoint(ctx.session, ctx.program.id, webhook_id)
     return Response(status_code=204)
 
 
-@router.post("/webhooks/{webhook_id}/test", response_model=DeliveryOut, status_code=202)
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    response_model=DeliveryOut,
+    status_code=202,
+    responses=errors_doc(404),
+)
 def send_test(webhook_id: RowId, ctx: ApiContext = API_WRITE) -> Any:
     """Send a ``webhook.test`` event to this endpoint."""
     return service.send_test(ctx.session, ctx.program, webhook_id)
