@@ -241,3 +241,26 @@ def test_the_cli_ranks_a_large_program_in_the_terminal(
     assert ranked.exit_code == 0, ranked.output
     assert len(json.loads(ranked.stdout)["leaders"]) == 2
     assert _refreshes(community["program"].id) == []
+
+
+def test_the_jobs_step_is_shown_in_the_staffs_language(
+    anon_client: Any, community: dict[str, Any], large: None
+) -> None:
+    from tests.influence.test_pages import sign_in
+
+    from budding.core.jobs import JobRecord
+
+    sign_in(anon_client)
+    anon_client.get("/admin/acme/influence")
+    (job,) = _refreshes(community["program"].id)
+    with unit_of_work() as s:  # the step the job reports first
+        s.execute(
+            update(JobRecord)
+            .where(JobRecord.id == job.id)
+            .values(message="loading the member graph")
+        )
+    ko = {"accept-language": "ko"}
+    for url in ("/admin/acme/influence", "/admin/acme/jobs", f"/admin/acme/jobs/{job.id}"):
+        assert "loading the member graph" in anon_client.get(url).text, url
+        page = anon_client.get(url, headers=ko).text
+        assert "회원 그래프를 불러오는 중" in page and "loading the member graph" not in page, url

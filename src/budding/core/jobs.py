@@ -10,8 +10,8 @@ service code, inside the caller's unit of work::
     def simulate(ctx: JobContext, plan_id: int, runs: int) -> dict[str, float]:
         for i in range(runs):
             ...
-            ctx.progress((i + 1) / runs, f"{i + 1} of {runs} runs")
-        return {"reach": 1234.5}
+            ctx.progress((i + 1) / runs, SIMULATING)  # N_("simulating the plan"): a fixed
+        return {"reach": 1234.5}                     # step, shown in the staff's language
 
     # budding/influence/service.py
     from budding.core import jobs

@@ -71,6 +71,13 @@ def portal_nav() -> list[tuple[str, str]]:
     return _nav("PORTAL_NAV")
 
 
+def _translated(message: str | None) -> str:
+    """A message chosen at run time (a job's step, marked with ``N_`` where it is set) in
+    the page's language; the message itself where the catalogs have none. Unlike ``_()``
+    in a template, not formatted with ``%`` and not marked safe: it is escaped as text."""
+    return i18n.gettext(message) if message else ""
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -92,6 +99,7 @@ def environment() -> Environment:
     env.filters["number"] = _fmt_number
     env.filters["urlpart"] = _urlpart
     env.filters["plain"] = _plain
+    env.filters["translated"] = _translated
     env.globals["LOCALES"] = i18n.LOCALES
     env.globals["LOCALE_NAMES"] = i18n.LOCALE_NAMES
     env.globals["current_locale"] = i18n.get_locale

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from budding.core import jobs
 from budding.core.db import utcnow
 from budding.core.errors import BuddingError, NotFound, field
+from budding.core.i18n import N_
 from budding.influence import cache
 from budding.influence.graph import Graph, _id_array
 from budding.influence.maximization import imm
@@ -53,6 +54,14 @@ INLINE_RANKING_MAX_MEMBERS = 10_000
 # it again (staff may retry sooner): a ranking that cannot be computed is not attempted
 # on every view.
 FAILED_RANKING_PAUSE = timedelta(hours=1)
+# The steps the influence jobs report: stored in English, shown on the staff's pages in
+# their language (the ``translated`` filter), so they name no numbers or plans.
+STEP_LOADING = N_("loading the member graph")
+STEP_RANKING = N_("ranking the members")
+STEP_KEEPING = N_("keeping the ranking")
+STEP_SEEDS = N_("choosing the seeds")
+STEP_SIMULATING = N_("simulating the campaign")
+STEP_DONE = N_("done")
 
 
 def load_graph(session: Session, program: Any) -> ProgramGraph:
@@ -139,13 +148,13 @@ def ranking_payload(
     """Every member's measures on the program's graph at ``now``, as kept (:mod:`.cache`);
     ``progress(fraction, message)`` hears of the steps (the job reports them)."""
     if progress:
-        progress(0.0, "loading the member graph")
+        progress(0.0, STEP_LOADING)
     pg = program_graph(session, program, now=now)
     g = pg.graph
     values: dict[str, list[Any]] = {}
     if g.n:
         if progress:  # the graph load takes about half the time at 100,000 members
-            progress(0.5, f"ranking {g.n:,} members")
+            progress(0.5, STEP_RANKING)
         full = rank(g, None, by="reach", rr_sets=RR_SETS, probability=PROBABILITY)
         for name, sorted_values in full.measures.items():
             in_node_order = np.empty_like(sorted_values)

@@ -32,7 +32,7 @@ def simulate(
     from budding.programs import service as programs
 
     assert ctx.program_id is not None
-    ctx.progress(0.0, "loading the member graph")
+    ctx.progress(0.0, service.STEP_LOADING)
     with unit_of_work() as session:
         program = programs.get_program_by_id(session, ctx.program_id)
         pg = service.load_graph(session, program)
@@ -45,14 +45,14 @@ def simulate(
         name = plan.get("name") or f"plan {i + 1}"
         seeds = plan.get("seeds")
         if not seeds:
-            ctx.progress(i / total, f"{name}: choosing seeds ({plan['strategy']})")
+            ctx.progress(i / total, service.STEP_SEEDS)
             seeds = service.plan_seeds(
                 pg, plan["strategy"], int(plan.get("k", 50)), target=target,
                 consented_only=consented_only, active_only=active_only, seed=seed,
             )  # fmt: skip
 
-        def tick(done: int, of: int, i: int = i, name: str = name) -> None:
-            ctx.progress((i + done / of) / total, f"{name}: {done:,} of {of:,} runs")
+        def tick(done: int, of: int, i: int = i) -> None:
+            ctx.progress((i + done / of) / total, service.STEP_SIMULATING)
 
         result = run_plan(
             pg.graph, seeds, runs, launch_cost=float(plan.get("launch_cost", 1.0)),
@@ -63,7 +63,7 @@ def simulate(
         out["seeds"] = [str(s) for s in out["seeds"]]
         out["strategy"] = plan.get("strategy")
         results.append(out)
-    ctx.progress(1.0, "done")
+    ctx.progress(1.0, service.STEP_DONE)
     return {
         "runs": runs,
         "seed": seed,
@@ -94,7 +94,7 @@ def refresh_ranking(ctx: JobContext) -> dict[str, Any]:
         program = programs.get_program_by_id(session, ctx.program_id)
         key, start = cache.current_key(session, program)
         payload = service.ranking_payload(session, program, start, ctx.progress)
-    ctx.progress(0.95, "keeping the ranking")
+    ctx.progress(0.95, service.STEP_KEEPING)
     with unit_of_work() as session:
         cache.store(session, ctx.program_id, key, payload)
     return {"members": payload["members"]}
