@@ -12,7 +12,9 @@ program's kept ranking is cleared: the first is a miss (graph built, ranked, kep
 others read the kept ranking. Above ``service.INLINE_RANKING_MAX_MEMBERS`` members the
 miss answers the "being computed" panel and a job ranks the program: the job is run here
 (as a worker would) and its time printed. Then the top leader's neighbourhood is asked four times
-(nothing is kept for it: best and worst). ``--generate N`` first fills the program with N
+(nothing is kept for it: best and worst). Before the pages, the program's member graph is
+loaded three times (``influence.program.program_graph``) and the best printed.
+``--generate N`` first fills the program with N
 members, 0.6·N referrals and 10·N events that target a member (bulk inserts, synthetic data).
 """
 
@@ -90,9 +92,10 @@ def main() -> None:
     from budding.accounts import service as accounts
     from budding.core import jobs
     from budding.core.auth import SESSION_COOKIE, session_cookie_value
-    from budding.core.db import unit_of_work
+    from budding.core.db import reading, unit_of_work
     from budding.core.web import create_app
     from budding.influence import Graph, cache, rank
+    from budding.influence.program import program_graph
     from budding.programs import service as programs
 
     creds = json.loads((Path(os.environ["BUDDING_DATA_DIR"]) / "demo" / "demo.json").read_text())
@@ -104,6 +107,16 @@ def main() -> None:
     assert login is not None
     # numba kernels are compiled or loaded once per process: not a page's cost
     rank(Graph.from_edges([0, 1], [1, 0], weight=[1.0, 1.0]), None, probability="weighted")
+    # the member graph's load, best of 3: the ranking job's, the seeds' and simulations' first step
+    loads = []
+    for _ in range(3):
+        with reading() as s:
+            start = time.perf_counter()
+            pg = program_graph(s, programs.get_program(s, args.slug))
+            loads.append(time.perf_counter() - start)
+    print(
+        f"Program graph  {pg.graph.n:,} members  {pg.graph.m:,} edges  {min(loads) * 1000:.0f} ms"
+    )
     client = TestClient(create_app())
     client.cookies.set(SESSION_COOKIE, session_cookie_value(login.token))
     pages = [

@@ -111,3 +111,62 @@ def test_interaction_weights_sum_the_targeted_events_per_pair(community: dict[st
     bridge = [w for a, b, w, _ in rows if (names[a], names[b]) == ("m5", "m10")]
     assert bridge == [pytest.approx(2 ** (-400 / 90), rel=1e-3)]  # one event, 400 days old
     assert all(0 < w <= count for _, _, w, count in rows)
+
+
+def test_program_graph_edge_cases(client: Any, community: dict[str, Any]) -> None:
+    """A self-loop counts but is no edge; a pair both referred and interacting is one edge
+    whose float32 weight is its two float64 sums added; an erased member's edges (either
+    way) are gone; a member without edges is a node."""
+    from budding.influence.program import program_graph
+    from budding.members import service as members
+    from budding.programs import service as programs
+    from budding.referrals import service as referrals
+
+    now = datetime.now(UTC)
+    extra = [
+        {"id": "self", "type": "comment", "member": "m2", "target": "m2"},  # a self-loop
+        {"id": "both", "type": "reply", "member": "m1", "target": "m11"},  # m1 referred m11
+        {"id": "gone1", "type": "reply", "member": "m3", "target": "m12"},  # m3 is erased
+        {"id": "gone2", "type": "reply", "member": "m13", "target": "m3"},
+    ]
+    for e in extra:
+        e["occurred_at"] = (now - timedelta(days=3)).isoformat()
+    assert client.post("/api/v1/events", json={"events": extra}).json()["accepted"] == 4
+    with unit_of_work() as session:
+        program = programs.get_program_by_id(session, community["program"].id)
+        by_ext = {m.external_id: m for m in members.members_by_external_ids(
+            session, program.id, ["m3", "m4", "m14"]
+        )}  # fmt: skip
+        referrals.record_referral(
+            session, program, referrer_id=by_ext["m3"].id, referee_id=by_ext["m14"].id,
+            source="test", signed_up_at=now - timedelta(days=1),
+        )  # fmt: skip
+        members.erase_member(session, program, by_ext["m3"])
+    with unit_of_work() as session:
+        program = programs.get_program_by_id(session, community["program"].id)
+        pg = program_graph(session, program, now=now)
+        ref = referrals.referral_weights(session, program, now=now, half_life_days=90)
+        inter = members.interaction_weights(session, program.id, now=now, half_life_days=90)
+        pk = {
+            m.id: m.external_id for m in members.search_members(session, program.id, limit=500)[0]
+        }
+    g = pg.graph
+    assert g.n == 19 and "m3" not in list(g.ids) and "m19" in list(g.ids)
+    assert g.out_weight is not None and g.out_weight.dtype == np.float32
+    assert g.in_weight is not None and g.in_weight.dtype == np.float32
+    src, dst = g.edges()
+    got = {
+        (str(g.ids[a]), str(g.ids[b])): w for a, b, w in zip(src, dst, g.out_weight, strict=True)
+    }
+    sums: dict[tuple[str, str], float] = {}
+    for a, b, w, _ in ref + inter:  # referrals first, as the graph adds them
+        if a in pk and b in pk and a != b:
+            sums[(pk[a], pk[b])] = sums.get((pk[a], pk[b]), 0.0) + w
+    assert got == {k: np.float32(v) for k, v in sums.items()}  # bit for bit
+    assert ("m2", "m2") not in got and ("m1", "m11") in got
+    assert not any("m3" in pair for pair in got)
+    assert pg.referrals == 1  # m3's referral left out with m3
+    # with the self-loop and m1 → m11; without m0's three comments to m3 nor m3's two
+    assert pg.interactions == 3 * 17 + 1 + 2 - 3
+    assert pg.attributes["m1"] == {"lang": "ko"} and "m3" not in pg.attributes
+    assert pg.names["m19"] == "Member m19" and "m3" not in pg.names

@@ -95,9 +95,10 @@ def program_graph(
 
     See the module docstring for nodes, edges and weights.  Reads only the
     members' needed columns, and the edges already summed per pair by the
-    database (``members.service.interaction_weights``,
-    ``referrals.service.referral_weights``), so memory stays O(members +
-    distinct edges) and events without a target are never read.
+    database (``members.service.interaction_weights_array``,
+    ``referrals.service.referral_weights_array``: numpy arrays, no Python
+    object per pair), so memory stays O(members + distinct edges) and events
+    without a target are never read.
     """
     from datetime import UTC
 
@@ -107,51 +108,42 @@ def program_graph(
     if half_life_days <= 0:
         raise ValueError("half_life_days must be positive")
     now = now or datetime.now(UTC)
-    ids: list[str] = []
-    by_pk: dict[int, int] = {}
-    attributes: dict[str, dict[str, Any]] = {}
-    names: dict[str, str] = {}
-    consented: set[str] = set()
-    for pk, external_id, name, attrs, consent in members.graph_members(session, program.id):
-        by_pk[pk] = len(ids)
-        ids.append(external_id)
-        attributes[external_id] = dict(attrs or {})
-        names[external_id] = name or ""
-        if consent:
-            consented.add(external_id)
-    src: list[int] = []
-    dst: list[int] = []
-    weight: list[float] = []
-
-    def add(rows: list[tuple[int, int, float, int]]) -> int:
-        """Adds the rows between live members; returns how many referrals/events they sum."""
-        counted = 0
-        for a_pk, b_pk, w, count in rows:
-            a, b = by_pk.get(a_pk), by_pk.get(b_pk)
-            if a is None or b is None:  # erased members are not nodes
-                continue
-            counted += count
-            if a != b:
-                src.append(a)
-                dst.append(b)
-                weight.append(w)
-        return counted
-
-    n_ref = add(
-        referrals.referral_weights(session, program, now=now, half_life_days=half_life_days)
-    )
-    n_int = add(
-        members.interaction_weights(session, program.id, now=now, half_life_days=half_life_days)
-    )
-    since_active = now - timedelta(days=active_days)
-    active_ids = members.active_member_ids(session, program.id, since_active)
-    active = {ids[by_pk[i]] for i in active_ids if i in by_pk}
-    # A pair both referred and interacting: sum its two weights in float64, as one edge.
-    s = np.asarray(src, dtype=np.int64)
-    d = np.asarray(dst, dtype=np.int64)
-    keys, inverse = np.unique(s * max(1, len(ids)) + d, return_inverse=True)
-    summed = np.bincount(inverse, weights=np.asarray(weight, dtype=np.float64))
+    rows = members.graph_members(session, program.id)
+    # node i is the i-th live member by primary key (graph_members is in id order): ids
+    # map to nodes by binary search, no dict look-up per edge
+    pks = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    ids = [row[1] for row in rows]
+    attributes = {row[1]: dict(row[3] or {}) for row in rows}
+    names = {row[1]: row[2] or "" for row in rows}
+    consented = {row[1] for row in rows if row[4]}
     n = len(ids)
+
+    def nodes(member_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Node index of each id, and whether it is one (erased members are not nodes)."""
+        at = np.minimum(np.searchsorted(pks, member_ids), max(0, n - 1))
+        return at, pks[at] == member_ids if n else np.zeros(len(member_ids), dtype=bool)
+
+    parts = []
+    counted = []
+    for pairs in (  # referrals first: a pair in both sums its weights in this order
+        referrals.referral_weights_array(session, program, now=now, half_life_days=half_life_days),
+        members.interaction_weights_array(
+            session, program.id, now=now, half_life_days=half_life_days
+        ),
+    ):
+        (a, a_live), (b, b_live) = nodes(pairs["a"]), nodes(pairs["b"])
+        live = a_live & b_live
+        counted.append(int(pairs["count"][live].sum()))  # self-loops count, as events
+        edge = live & (a != b)
+        parts.append((a[edge], b[edge], pairs["weight"][edge]))
+    active_ids = members.active_member_ids(session, program.id, now - timedelta(days=active_days))
+    at, live = nodes(np.fromiter(active_ids, dtype=np.int64, count=len(active_ids)))
+    active = {ids[i] for i in at[live].tolist()}
+    # A pair both referred and interacting: sum its two weights in float64, as one edge.
+    s = np.concatenate([p[0] for p in parts])
+    d = np.concatenate([p[1] for p in parts])
+    keys, inverse = np.unique(s * max(1, n) + d, return_inverse=True)
+    summed = np.bincount(inverse, weights=np.concatenate([p[2] for p in parts]))
     graph = Graph.from_dense(
         keys // max(1, n), keys % max(1, n), n, summed.astype(np.float32), _id_array(ids)
     )
@@ -161,6 +153,6 @@ def program_graph(
         consented=consented,
         active=active,
         names=names,
-        referrals=n_ref,
-        interactions=n_int,
+        referrals=counted[0],
+        interactions=counted[1],
     )

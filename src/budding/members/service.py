@@ -11,14 +11,36 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Integer, any_, column, delete, func, literal, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    Text,
+    any_,
+    cast,
+    column,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from budding.core.config import get_settings
-from budding.core.db import MAX_ROW_ID, decayed, dialect_insert, is_postgres, utcnow
+from budding.core.db import (
+    MAX_ROW_ID,
+    decayed,
+    dialect_insert,
+    driver_rows,
+    is_postgres,
+    json_loads,
+    pair_weights_array,
+    utcnow,
+)
 from budding.core.errors import Conflict, NotFound, field, from_pydantic
 from budding.core.plugins import capability_modules
 from budding.core.security import new_token, token_hash
@@ -480,14 +502,20 @@ def active_member_ids(session: Session, program_id: int, since: datetime) -> set
 
 def graph_members(session: Session, program_id: int) -> list[tuple[int, str, str, Any, bool]]:
     """``(id, external id, name, attributes, marketing consent)`` of the program's members
-    that are not erased, oldest first: only the columns a member graph needs, no objects."""
+    that are not erased, oldest first: only the columns a member graph needs, no objects.
+
+    Read from the driver's cursor, the attributes as JSON text parsed here: at 100,000
+    members SQLAlchemy's rows took 0.4 s of 0.6."""
     stmt = (
-        select(Member.id, Member.external_id, Member.name, Member.attributes,
-               Member.marketing_consent)
+        select(Member.id, Member.external_id, Member.name,
+               cast(Member.attributes, Text), Member.marketing_consent)
         .where(Member.program_id == program_id, Member.erased_at.is_(None))
         .order_by(Member.id)
     )  # fmt: skip
-    return [(a, b, c, d, e) for a, b, c, d, e in session.execute(stmt)]
+    return [
+        (a, b, c, json_loads(d) if d is not None else None, bool(e))
+        for a, b, c, d, e in driver_rows(session, stmt)
+    ]
 
 
 def live_member_ids(session: Session, program_id: int, ids: Collection[int]) -> set[int]:
@@ -528,6 +556,28 @@ def interaction_weights(
     them). ``member``: only the pairs it is in, as actor or target (its events and those
     aimed at it, each found by index); ``sources``: only the pairs whose actor is one of
     these (a few hundred ids)."""
+    stmt = _interaction_pairs(session, program_id, now, half_life_days, member, sources)
+    return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
+
+
+def interaction_weights_array(
+    session: Session, program_id: int, *, now: datetime, half_life_days: float
+) -> Any:
+    """Every pair of :func:`interaction_weights` as a numpy structured array (fields ``a``,
+    ``b``, ``weight``, ``count``; :data:`budding.core.db.PAIR_WEIGHTS`), for a whole
+    program's graph: no Python object per pair."""
+    stmt = _interaction_pairs(session, program_id, now, half_life_days, None, None)
+    return pair_weights_array(session, stmt)
+
+
+def _interaction_pairs(
+    session: Session,
+    program_id: int,
+    now: datetime,
+    half_life_days: float,
+    member: int | None,
+    sources: Collection[int] | None,
+) -> Any:
     weight = decayed(session, Event.occurred_at, now, half_life_days)
     program = Event.program_id == program_id
     if member is not None or sources is not None:
@@ -544,7 +594,7 @@ def interaction_weights(
         stmt = stmt.where(or_(Event.member_id == member, Event.target_member_id == member))
     if sources is not None:
         stmt = stmt.where(Event.member_id.in_(sorted(set(sources))))
-    return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
+    return stmt
 
 
 _ATTRIBUTE_NAMES = {
