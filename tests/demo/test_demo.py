@@ -253,3 +253,18 @@ def test_served_demo_runs_its_background_jobs(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"the simulation was never run: {job}"
             time.sleep(0.5)
         assert job["result"]["plans"][0]["reach"]["mean"] > 0
+
+
+def test_the_demo_ranks_its_opinion_leaders_while_it_is_built(database_url: str) -> None:
+    # The dashboard's first "Opinion leaders" page then reads a kept ranking: it waits
+    # neither for the ranking nor for numba to compile its kernels (~18 s when new).
+    from budding.influence import cache, service
+    from budding.programs.service import get_program
+
+    with unit_of_work() as session:
+        info = build_demo(session, slug="demo", now=NOW, **SMALL)
+    with unit_of_work() as session:
+        (kept,) = cache.kept(session, info.program_id)
+        assert kept["members"] == 150 and kept["connections"] > 0
+        ranked = service.program_ranking(session, get_program(session, "demo"), refresh=False)
+        assert ranked.current and ranked.members == 150
