@@ -49,6 +49,21 @@ def test_a_field_error_is_printed_once(database_url: str) -> None:
     assert result.output.count("use 1-64 lowercase letters") == 1, result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["webhooks", "update", str(2**31), "-p", "acme", "--description", "x"],
+        ["webhooks", "deliveries", "-p", "acme", "--webhook", str(2**31)],
+        ["rewards", "rule-archive", str(2**31), "-p", "acme"],
+    ],
+)
+def test_ids_past_postgresqls_integer_are_refused(args: list[str], program: object) -> None:
+    # 32-bit keys on PostgreSQL: 2**31 failed there with a traceback (integer out of range)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+
+
 HUGE = str(2**70)  # past a 64-bit row id: overflowed the database driver (a traceback)
 
 

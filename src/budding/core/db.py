@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 # Row ids (and offsets) are 64-bit integers: a larger number from a request overflowed
 # SQLite's driver (OverflowError, a 500) instead of finding nothing.
 MAX_ROW_ID = 2**63 - 1
+# Tables with plain Integer keys (referrals, reward rules, webhook endpoints, ...) are 32-bit
+# on PostgreSQL: a larger id failed there (integer out of range, a 500) instead of finding
+# nothing. Ids of those tables are bounded by this; BigId tables' by MAX_ROW_ID.
+MAX_INT_ROW_ID = 2**31 - 1
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -18,11 +18,13 @@ from fastapi import Path, Request, Response
 from fastapi.routing import APIRoute
 from pydantic.config import JsonDict
 
-from budding.core.db import MAX_ROW_ID
+from budding.core.db import MAX_INT_ROW_ID, MAX_ROW_ID
 
 # A row id in a route's path (``/rewards/{reward_id}``): one beyond 64 bits (either sign)
 # is refused naming the parameter, never sent to the database. Ids start at 1.
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+# The same for a table with plain Integer keys (32-bit on PostgreSQL).
+IntRowId = Annotated[int, Path(ge=1, le=MAX_INT_ROW_ID)]
 
 
 def not_null(*names: str) -> Callable[[JsonDict], None]:

@@ -32,6 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from budding.core.config import get_settings
 from budding.core.db import (
+    MAX_INT_ROW_ID,
     MAX_ROW_ID,
     decayed,
     dialect_insert,
@@ -259,18 +260,18 @@ def decode_cursor(cursor: str, n: int) -> list[str]:
 encode_cursor = _encode_cursor
 
 
-def cursor_id(raw: str) -> int:
-    """A row id read from a cursor: ASCII digits within 64 bits (a larger number would
-    overflow the database driver)."""
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ROW_ID:
+def cursor_id(raw: str, max_id: int = MAX_ROW_ID) -> int:
+    """A row id read from a cursor: ASCII digits up to ``max_id`` (a larger number would
+    overflow the database driver, or PostgreSQL's integer for ``MAX_INT_ROW_ID`` keys)."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > max_id:
         raise field("cursor", "is not a cursor this API returned")
     return int(raw)
 
 
-def decode_id_cursor(cursor: str) -> int:
-    """The row id of a one-part cursor (``encode_cursor(row.id)``)."""
+def decode_id_cursor(cursor: str, max_id: int = MAX_ROW_ID) -> int:
+    """The row id of a one-part cursor (``encode_cursor(row.id)``), up to ``max_id``."""
     (raw,) = decode_cursor(cursor, 1)
-    return cursor_id(raw)
+    return cursor_id(raw, max_id)
 
 
 def search_members(
@@ -299,7 +300,7 @@ def search_members(
             )
         )
     if cursor:
-        stmt = stmt.where(Member.id < decode_id_cursor(cursor))
+        stmt = stmt.where(Member.id < decode_id_cursor(cursor, MAX_INT_ROW_ID))
     rows = list(session.scalars(stmt.order_by(Member.id.desc()).limit(limit + 1)))
     next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from budding.core.auth import API, API_WRITE, ApiContext
-from budding.core.db import MAX_ROW_ID
+from budding.core.db import MAX_INT_ROW_ID, MAX_ROW_ID
 from budding.core.errors import NotFound, errors_doc
-from budding.core.routing import RowId
+from budding.core.routing import IntRowId
 from budding.members import service as members
 from budding.members.schemas import MemberOut
 from budding.referrals import attribution, invites, tree, waitlist
@@ -478,7 +478,9 @@ def list_referrals(
         json_schema_extra={"enum": list(attribution.STATUSES)},
     ),
     limit: int = Query(100, ge=1, le=1000),
-    before: int | None = Query(None, ge=1, le=MAX_ROW_ID, description="referral id to page before"),
+    before: int | None = Query(
+        None, ge=1, le=MAX_INT_ROW_ID, description="referral id to page before"
+    ),
 ) -> Any:
     facts = attribution.list_referrals(
         ctx.session, ctx.program, status=status, limit=limit, before_id=before
@@ -487,7 +489,7 @@ def list_referrals(
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralOut, responses=errors_doc(404))
-def get_referral(referral_id: RowId, ctx: ApiContext = API) -> Any:
+def get_referral(referral_id: IntRowId, ctx: ApiContext = API) -> Any:
     fact = attribution.get_referral(ctx.session, referral_id)
     if fact.program_id != ctx.program.id:
         from budding.referrals.errors import ReferralNotFound

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from budding.core.auth import API, API_WRITE, ApiContext
 from budding.core.errors import errors_doc, field
-from budding.core.routing import RowId
+from budding.core.routing import IntRowId, RowId
 from budding.members import service as members
 from budding.rewards import coupons, rules, service
 from budding.rewards.schemas import (
@@ -111,20 +111,20 @@ def create_rule(body: RuleIn, ctx: ApiContext = API_WRITE) -> Any:
 
 
 @router.get("/reward-rules/{rule_id}", response_model=RuleOut, responses=errors_doc(404))
-def get_rule(rule_id: RowId, ctx: ApiContext = API) -> Any:
+def get_rule(rule_id: IntRowId, ctx: ApiContext = API) -> Any:
     return rules.rule_out(
         ctx.session, ctx.program, rules.get_rule(ctx.session, ctx.program, rule_id)
     )
 
 
 @router.patch("/reward-rules/{rule_id}", response_model=RuleOut, responses=errors_doc(404))
-def update_rule(rule_id: RowId, body: RulePatch, ctx: ApiContext = API_WRITE) -> Any:
+def update_rule(rule_id: IntRowId, body: RulePatch, ctx: ApiContext = API_WRITE) -> Any:
     rule = rules.update_rule(ctx.session, ctx.program, rule_id, body)
     return rules.rule_out(ctx.session, ctx.program, rule)
 
 
 @router.delete("/reward-rules/{rule_id}", status_code=204, responses=errors_doc(404))
-def archive_rule(rule_id: RowId, ctx: ApiContext = API_WRITE) -> Response:
+def archive_rule(rule_id: IntRowId, ctx: ApiContext = API_WRITE) -> Response:
     """Archive the rule: it pays nothing more; rewards it paid stay."""
     rules.archive_rule(ctx.session, ctx.program, rule_id)
     return Response(status_code=204)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from budding.core.cli import cli_unit_of_work, console, err_console, print_json
-from budding.core.db import MAX_ROW_ID
+from budding.core.db import MAX_INT_ROW_ID, MAX_ROW_ID
 
 rewards_app = typer.Typer(help="Rewards: review, rules, vesting.", no_args_is_help=True)
 coupons_app = typer.Typer(
@@ -202,7 +202,7 @@ def add_rule(
 
 @rewards_app.command("rule-archive")
 def archive_rule(
-    rule_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID), program: str = PROGRAM
+    rule_id: int = typer.Argument(..., min=1, max=MAX_INT_ROW_ID), program: str = PROGRAM
 ) -> None:
     """Archive a rule: it pays nothing more; rewards it paid stay."""
     from budding.programs.service import get_program

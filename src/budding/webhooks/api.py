@@ -8,9 +8,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from budding.core.auth import API, API_WRITE, ApiContext
-from budding.core.db import MAX_ROW_ID
+from budding.core.db import MAX_INT_ROW_ID
 from budding.core.errors import errors_doc
-from budding.core.routing import RowId
+from budding.core.routing import IntRowId
 from budding.webhooks import service
 from budding.webhooks.schemas import (
     AttemptOut,
@@ -60,7 +60,7 @@ def event_types(ctx: ApiContext = API) -> Any:
 def list_deliveries(
     ctx: ApiContext = API,
     status: Literal["pending", "delivered", "failed"] | None = None,
-    webhook_id: int | None = Query(None, ge=1, le=MAX_ROW_ID),
+    webhook_id: int | None = Query(None, ge=1, le=MAX_INT_ROW_ID),
     event_type: str | None = Query(None, max_length=64),
     cursor: str | None = Query(None, max_length=20),
     limit: int = Query(50, ge=1, le=500),
@@ -105,12 +105,12 @@ def redeliver(delivery_id: str, ctx: ApiContext = API_WRITE) -> Any:
 
 
 @router.get("/webhooks/{webhook_id}", response_model=EndpointOut, responses=errors_doc(404))
-def get_webhook(webhook_id: RowId, ctx: ApiContext = API) -> Any:
+def get_webhook(webhook_id: IntRowId, ctx: ApiContext = API) -> Any:
     return service.get_endpoint(ctx.session, ctx.program.id, webhook_id)
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=EndpointOut, responses=errors_doc(404))
-def update_webhook(webhook_id: RowId, body: EndpointPatch, ctx: ApiContext = API_WRITE) -> Any:
+def update_webhook(webhook_id: IntRowId, body: EndpointPatch, ctx: ApiContext = API_WRITE) -> Any:
     """Change an endpoint's ``url``, ``event_types`` or ``description`` (fields left out
     stay). Pending retries go to the new URL."""
     return service.update_endpoint(
@@ -127,7 +127,7 @@ def update_webhook(webhook_id: RowId, body: EndpointPatch, ctx: ApiContext = API
     "/webhooks/{webhook_id}/secret", response_model=EndpointCreated, responses=errors_doc(404)
 )
 def rotate_secret(
-    webhook_id: RowId, body: SecretRotation | None = None, ctx: ApiContext = API_WRITE
+    webhook_id: IntRowId, body: SecretRotation | None = None, ctx: ApiContext = API_WRITE
 ) -> Any:
     """Replace the endpoint's signing secret; the answer carries the new one, shown only
     this once. Every attempt from now on is signed with it, and also with the old one
@@ -140,7 +140,7 @@ def rotate_secret(
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, responses=errors_doc(404))
-def remove_webhook(webhook_id: RowId, ctx: ApiContext = API_WRITE) -> Response:
+def remove_webhook(webhook_id: IntRowId, ctx: ApiContext = API_WRITE) -> Response:
     """Stop sending to an endpoint; its delivery log stays."""
     service.remove_endpoint(ctx.session, ctx.program.id, webhook_id)
     return Response(status_code=204)
@@ -152,6 +152,6 @@ def remove_webhook(webhook_id: RowId, ctx: ApiContext = API_WRITE) -> Response:
     status_code=202,
     responses=errors_doc(404),
 )
-def send_test(webhook_id: RowId, ctx: ApiContext = API_WRITE) -> Any:
+def send_test(webhook_id: IntRowId, ctx: ApiContext = API_WRITE) -> Any:
     """Send a ``webhook.test`` event to this endpoint."""
     return service.send_test(ctx.session, ctx.program, webhook_id)

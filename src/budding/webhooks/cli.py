@@ -8,14 +8,14 @@ import typer
 from rich.table import Column, Table
 
 from budding.core.cli import cli_unit_of_work, console, err_console
-from budding.core.db import MAX_ROW_ID
+from budding.core.db import MAX_INT_ROW_ID
 from budding.programs.service import get_program
 
 app = typer.Typer(help="Webhooks: signed event deliveries to your endpoints.", no_args_is_help=True)
 COMMANDS = {"webhooks": app}
 
 PROGRAM = typer.Option(..., "--program", "-p", help="Program slug.")
-WEBHOOK_ID = typer.Argument(..., min=1, max=MAX_ROW_ID, help="The endpoint's id, as listed.")
+WEBHOOK_ID = typer.Argument(..., min=1, max=MAX_INT_ROW_ID, help="The endpoint's id, as listed.")
 
 
 @app.command("add")
@@ -166,7 +166,7 @@ def deliveries(
     program: str = PROGRAM,
     status: str = typer.Option("", help="pending, delivered or failed."),
     webhook: int | None = typer.Option(
-        None, min=1, max=MAX_ROW_ID, help="Only this endpoint's deliveries."
+        None, min=1, max=MAX_INT_ROW_ID, help="Only this endpoint's deliveries."
     ),
     event: str = typer.Option("", help="Only this event type."),
     limit: int = typer.Option(50, min=1, max=500),
