@@ -116,3 +116,36 @@ def test_cursor_ids_past_postgresqls_integer_are_not_sent_to_it(
             r = client.get(_fill(path, op, 1).replace("/x/", "/u1/"), params={"cursor": cursor})
             assert r.status_code in (200, 422), (path, r.text)
             _assert_names(r, "cursor")
+
+
+@pytest.mark.parametrize("value", [2**31, 2**64])
+def test_dashboard_ids_out_of_range_are_not_sent_to_the_database(
+    anon_client: Any, program: Any, value: int
+) -> None:
+    """Every dashboard route with a numeric id in its path: an id past PostgreSQL's integer
+    (2**31) or past 64 bits is refused or not found, never a server error."""
+    from fastapi.routing import APIRoute
+
+    from budding.core.plugins import capability_modules
+    from tests.influence.test_pages import sign_in
+
+    csrf = sign_in(anon_client)
+    tried = 0
+    routes = [r for _, module in capability_modules("pages") for r in module.router.routes]
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        ints = [p.name for p in route.dependant.path_params if p.field_info.annotation is int]
+        if not ints:
+            continue
+        path = route.path.replace("{slug}", "acme")
+        for name in ints:
+            path = path.replace("{" + name + "}", str(value))
+        for method in route.methods - {"HEAD"}:
+            tried += 1
+            r = anon_client.request(
+                method, path, data={"csrf_token": csrf}, headers={"x-csrf-token": csrf},
+                follow_redirects=False,
+            )  # fmt: skip
+            assert r.status_code in (404, 422), (method, route.path, r.status_code, r.text[:300])
+    assert tried >= 15

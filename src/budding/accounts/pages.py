@@ -16,6 +16,7 @@ from budding.core.auth import DB, SESSION_COOKIE, STAFF, StaffContext, session_c
 from budding.core.config import get_settings
 from budding.core.errors import Conflict, RateLimited, ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
+from budding.core.routing import IntRowId
 from budding.core.security import constant_time_equal, new_token, safe_local_path
 from budding.core.templating import render
 
@@ -215,14 +216,14 @@ def create_user(
 
 
 @router.post("/admin/users/{user_id}/deactivate")
-def deactivate_user(user_id: int, ctx: StaffContext = STAFF) -> Response:
+def deactivate_user(user_id: IntRowId, ctx: StaffContext = STAFF) -> Response:
     ctx.require_manage()
     service.set_user_active(ctx.session, user_id, False, by=ctx.user)
     return RedirectResponse("/admin/users?done=user-deactivated", status_code=303)
 
 
 @router.post("/admin/users/{user_id}/activate")
-def activate_user(user_id: int, ctx: StaffContext = STAFF) -> Response:
+def activate_user(user_id: IntRowId, ctx: StaffContext = STAFF) -> Response:
     ctx.require_manage()
     service.set_user_active(ctx.session, user_id, True, by=ctx.user)
     return RedirectResponse("/admin/users?done=user-activated", status_code=303)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from budding.core.auth import STAFF, StaffContext
 from budding.core.errors import ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
+from budding.core.routing import RowId
 from budding.fraud import service
 from budding.fraud.checks import ACTION_LABELS, ACTIONS, CHECK_LABELS, CHECKS
 from budding.fraud.models import REVIEW_STATUSES
@@ -87,7 +88,7 @@ def _decided(slug: str, status: str, done: str) -> RedirectResponse:
 @router.post("/admin/{slug}/fraud/{assessment_id}/approve")
 def approve(
     slug: str,
-    assessment_id: int,
+    assessment_id: RowId,
     note: str = Form("", max_length=500),
     back: str = Form("open", max_length=16),
     ctx: StaffContext = STAFF,
@@ -101,7 +102,7 @@ def approve(
 @router.post("/admin/{slug}/fraud/{assessment_id}/reject")
 def reject(
     slug: str,
-    assessment_id: int,
+    assessment_id: RowId,
     note: str = Form("", max_length=500),
     back: str = Form("open", max_length=16),
     ctx: StaffContext = STAFF,

@@ -14,6 +14,7 @@ from budding.core import jobs
 from budding.core.auth import STAFF, StaffContext
 from budding.core.errors import BuddingError, NotFound, field_messages, from_pydantic
 from budding.core.i18n import N_, gettext
+from budding.core.routing import RowId
 from budding.core.templating import render
 from budding.influence import service
 from budding.influence.ranking import MEASURES
@@ -99,7 +100,7 @@ def leaders_page(
 
 
 @router.post("/admin/{slug}/influence/ranking/{job_id}/retry")
-def ranking_retry(slug: str, job_id: int, ctx: StaffContext = STAFF) -> Response:
+def ranking_retry(slug: str, job_id: RowId, ctx: StaffContext = STAFF) -> Response:
     ctx.require_write()
     program = ctx.program(slug)
     service.retry_ranking(ctx.session, program, job_id)
@@ -349,7 +350,9 @@ def _curves(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/admin/{slug}/influence/planner/{job_id}")
-def planner_result(request: Request, slug: str, job_id: int, ctx: StaffContext = STAFF) -> Response:
+def planner_result(
+    request: Request, slug: str, job_id: RowId, ctx: StaffContext = STAFF
+) -> Response:
     program = ctx.program(slug)
     record = jobs.get_job(ctx.session, job_id, program_id=program.id)
     if record.kind != KIND:

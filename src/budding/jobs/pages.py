@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from budding.core import jobs
 from budding.core.auth import STAFF, StaffContext
 from budding.core.i18n import N_
+from budding.core.routing import RowId
 from budding.jobs.models import STATUSES, JobRecord
 from budding.programs.models import Program
 
@@ -59,14 +60,14 @@ def job_list(
 
 
 @router.get("/admin/{slug}/jobs/{job_id}")
-def job_detail(request: Request, slug: str, job_id: int, ctx: StaffContext = STAFF) -> Response:
+def job_detail(request: Request, slug: str, job_id: RowId, ctx: StaffContext = STAFF) -> Response:
     program = ctx.program(slug)
     record = jobs.get_job(ctx.session, job_id, program_id=program.id)
     return _page(request, ctx, program, "jobs/detail.html", job=record)
 
 
 @router.get("/admin/{slug}/jobs/{job_id}/status")
-def job_status(request: Request, slug: str, job_id: int, ctx: StaffContext = STAFF) -> Response:
+def job_status(request: Request, slug: str, job_id: RowId, ctx: StaffContext = STAFF) -> Response:
     """The progress partial: ``<div hx-get="/admin/{slug}/jobs/{id}/status"
     hx-trigger="load" hx-swap="outerHTML"></div>`` shows a job and follows it."""
     program = ctx.program(slug)
@@ -75,7 +76,7 @@ def job_status(request: Request, slug: str, job_id: int, ctx: StaffContext = STA
 
 
 @router.post("/admin/{slug}/jobs/{job_id}/retry")
-def job_retry(slug: str, job_id: int, ctx: StaffContext = STAFF) -> Response:
+def job_retry(slug: str, job_id: RowId, ctx: StaffContext = STAFF) -> Response:
     ctx.require_write()
     program = ctx.program(slug)
     jobs.retry_job(ctx.session, job_id, program_id=program.id)

@@ -18,7 +18,7 @@ from budding.core.config import get_settings
 from budding.core.db import savepoint
 from budding.core.errors import BuddingError, NotFound, ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
-from budding.core.routing import is_head_request
+from budding.core.routing import IntRowId, is_head_request
 from budding.core.templating import render
 from budding.members import service as members
 from budding.members.events import event_types
@@ -723,7 +723,7 @@ def _waitlist_page(
 
 @router.get("/admin/{slug}/waitlist/entry/{entry_id}")
 def waitlist_entry_history(
-    request: Request, slug: str, entry_id: int, ctx: StaffContext = STAFF
+    request: Request, slug: str, entry_id: IntRowId, ctx: StaffContext = STAFF
 ) -> Response:
     """One entry's position history (an htmx fragment)."""
     program = ctx.program(slug)

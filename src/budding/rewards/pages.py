@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from budding.core.auth import STAFF, StaffContext
 from budding.core.errors import BuddingError, ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
+from budding.core.routing import IntRowId, RowId
 from budding.honors import ledger
 from budding.members import service as members
 from budding.members.portal import MEMBER, PortalContext
@@ -131,7 +132,7 @@ def _back(slug: str, status: str | None, done: str | None = None, error: str | N
 @router.post("/admin/{slug}/rewards/{reward_id}/approve")
 def approve(
     slug: str,
-    reward_id: int,
+    reward_id: RowId,
     reason: str = Form("", max_length=500),
     back: str = Form("", max_length=16),
     ctx: StaffContext = STAFF,
@@ -150,7 +151,7 @@ def approve(
 @router.post("/admin/{slug}/rewards/{reward_id}/reject")
 def reject(
     slug: str,
-    reward_id: int,
+    reward_id: RowId,
     reason: str = Form("", max_length=500),
     back: str = Form("", max_length=16),
     ctx: StaffContext = STAFF,
@@ -274,7 +275,7 @@ def create_rule(
 
 @router.post("/admin/{slug}/rewards/rules/{rule_id}/active")
 def set_rule_active(
-    slug: str, rule_id: int, active: str = Form("", max_length=5), ctx: StaffContext = STAFF
+    slug: str, rule_id: IntRowId, active: str = Form("", max_length=5), ctx: StaffContext = STAFF
 ) -> Response:
     ctx.require_manage()
     program = ctx.program(slug)
@@ -285,7 +286,7 @@ def set_rule_active(
 
 
 @router.post("/admin/{slug}/rewards/rules/{rule_id}/archive")
-def archive_rule(slug: str, rule_id: int, ctx: StaffContext = STAFF) -> Response:
+def archive_rule(slug: str, rule_id: IntRowId, ctx: StaffContext = STAFF) -> Response:
     ctx.require_manage()
     program = ctx.program(slug)
     rules.archive_rule(ctx.session, program, rule_id)

@@ -13,6 +13,7 @@ from budding.core.auth import STAFF, StaffContext
 from budding.core.db import utcnow
 from budding.core.errors import ValidationFailed, field_messages
 from budding.core.i18n import N_, gettext
+from budding.core.routing import IntRowId
 from budding.programs.models import Program
 from budding.webhooks import service
 from budding.webhooks.models import DELIVERY_STATUSES
@@ -118,7 +119,7 @@ def add_endpoint(
 def edit_endpoint(
     request: Request,
     slug: str,
-    webhook_id: int,
+    webhook_id: IntRowId,
     form: EndpointForm = Depends(),
     ctx: StaffContext = STAFF,
 ) -> Response:
@@ -138,7 +139,7 @@ def edit_endpoint(
 def rotate_secret(
     request: Request,
     slug: str,
-    webhook_id: int,
+    webhook_id: IntRowId,
     keep_previous_hours: int = Form(0),
     ctx: StaffContext = STAFF,
 ) -> Response:
@@ -166,7 +167,7 @@ def rotate_secret(
 
 
 @router.post("/admin/{slug}/webhooks/{webhook_id}/remove")
-def remove_endpoint(slug: str, webhook_id: int, ctx: StaffContext = STAFF) -> Response:
+def remove_endpoint(slug: str, webhook_id: IntRowId, ctx: StaffContext = STAFF) -> Response:
     ctx.require_manage()
     program = ctx.program(slug)
     service.remove_endpoint(ctx.session, program.id, webhook_id)
@@ -174,7 +175,7 @@ def remove_endpoint(slug: str, webhook_id: int, ctx: StaffContext = STAFF) -> Re
 
 
 @router.post("/admin/{slug}/webhooks/{webhook_id}/test")
-def send_test(slug: str, webhook_id: int, ctx: StaffContext = STAFF) -> Response:
+def send_test(slug: str, webhook_id: IntRowId, ctx: StaffContext = STAFF) -> Response:
     ctx.require_write()
     program = ctx.program(slug)
     delivery = service.send_test(ctx.session, program, webhook_id)
