@@ -83,38 +83,27 @@ def test_huge_integer_query_parameters_name_the_field(client: Any, program: Any)
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "answers"),
     [
-        str(HUGE),
-        "²",
-        f"2026-01-01T00:00:00+00:00|{HUGE}",
-        "2026-01-01T00:00:00+00:00|²",
+        (str(HUGE), {422}),
+        ("²", {422}),
+        (f"2026-01-01T00:00:00+00:00|{HUGE}", {422}),
+        ("2026-01-01T00:00:00+00:00|²", {422}),
+        # past PostgreSQL's integer: refused for a table with 32-bit keys (members), found
+        # nothing for a 64-bit one (events, assessments); never sent to PostgreSQL as is
+        (str(2**31), {200, 422}),
+        (f"2026-01-01T00:00:00+00:00|{2**31}", {200, 422}),
     ],
 )
 def test_cursors_with_numbers_out_of_range_name_the_field(
-    client: Any, program: Any, raw: str
+    client: Any, program: Any, raw: str, answers: set[int]
 ) -> None:
     cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
     client.post("/api/v1/members", json={"external_id": "u1"})
     for method, path, op in _api_operations(client):
         if method == "get" and any(p["name"] == "cursor" for p in op.get("parameters", [])):
             r = client.get(_fill(path, op, 1).replace("/x/", "/u1/"), params={"cursor": cursor})
-            assert r.status_code == 422, (path, r.text)
-            assert "cursor" in r.json()["error"]["fields"], (path, r.text)
-
-
-@pytest.mark.parametrize("raw", [str(2**31), f"2026-01-01T00:00:00+00:00|{2**31}"])
-def test_cursor_ids_past_postgresqls_integer_are_not_sent_to_it(
-    client: Any, program: Any, raw: str
-) -> None:
-    # a cursor of a table with 32-bit keys (members) must not reach PostgreSQL with 2**31;
-    # the 64-bit ones (events, assessments) may take it and find nothing
-    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-    client.post("/api/v1/members", json={"external_id": "u1"})
-    for method, path, op in _api_operations(client):
-        if method == "get" and any(p["name"] == "cursor" for p in op.get("parameters", [])):
-            r = client.get(_fill(path, op, 1).replace("/x/", "/u1/"), params={"cursor": cursor})
-            assert r.status_code in (200, 422), (path, r.text)
+            assert r.status_code in answers, (path, r.text)
             _assert_names(r, "cursor")
 
 
