@@ -60,10 +60,10 @@ def demo(database_url: str) -> dict[str, Any]:
         program = programs.get_program(session, "demo")
         actors = {a for a, *_ in members.interaction_weights(
             session, program.id, now=NOW, half_life_days=90
-        )}  # fmt: skip
+        ).tolist()}  # fmt: skip
         referred = {b for _, b, *_ in referrals.referral_weights(
             session, program, now=NOW, half_life_days=90
-        )}  # fmt: skip
+        ).tolist()}  # fmt: skip
         erased = min(actors & referred)
         members.erase_member(session, program, members.get_member_by_id(session, erased))
         return {"program_id": program.id, "erased": erased}
@@ -118,12 +118,12 @@ def test_edge_queries_restricted_to_a_member_or_sources(demo: dict[str, Any]) ->
         def interactions(**kw: Any) -> list[tuple[int, int, float, int]]:
             return sorted(members.interaction_weights(
                 session, program.id, now=NOW, half_life_days=90, **kw
-            ))  # fmt: skip
+            ).tolist())  # fmt: skip
 
         def referred(**kw: Any) -> list[tuple[int, int, float, int]]:
             return sorted(referrals.referral_weights(
                 session, program, now=NOW, half_life_days=90, **kw
-            ))  # fmt: skip
+            ).tolist())  # fmt: skip
 
         for rows, query in ((interactions(), interactions), (referred(), referred)):
             some = sorted({a for a, *_ in rows})[:5] + sorted({b for _, b, *_ in rows})[-5:]

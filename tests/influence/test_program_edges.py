@@ -75,9 +75,9 @@ def test_program_graph_is_unchanged_on_demo_data(database_url) -> None:  # type:
     with unit_of_work() as session:
         program = programs.get_program(session, "demo")
         # An erased member's interactions drop out of both constructions alike.
-        actor_id = members.interaction_weights(session, program.id, now=NOW, half_life_days=90)[0][
-            0
-        ]
+        actor_id = int(
+            members.interaction_weights(session, program.id, now=NOW, half_life_days=90)["a"][0]
+        )
         members.erase_member(session, program, members.get_member_by_id(session, actor_id))
     with unit_of_work() as session:
         program = programs.get_program(session, "demo")
@@ -102,7 +102,7 @@ def test_interaction_weights_sum_the_targeted_events_per_pair(community: dict[st
     program_id = community["program"].id
     now = datetime.now(UTC)
     with unit_of_work() as session:
-        rows = members.interaction_weights(session, program_id, now=now, half_life_days=90)
+        rows = members.interaction_weights(session, program_id, now=now, half_life_days=90).tolist()
         names = {
             m.id: m.external_id for m in members.search_members(session, program_id, limit=500)[0]
         }
@@ -145,8 +145,10 @@ def test_program_graph_edge_cases(client: Any, community: dict[str, Any]) -> Non
     with unit_of_work() as session:
         program = programs.get_program_by_id(session, community["program"].id)
         pg = program_graph(session, program, now=now)
-        ref = referrals.referral_weights(session, program, now=now, half_life_days=90)
-        inter = members.interaction_weights(session, program.id, now=now, half_life_days=90)
+        ref = referrals.referral_weights(session, program, now=now, half_life_days=90).tolist()
+        inter = members.interaction_weights(
+            session, program.id, now=now, half_life_days=90
+        ).tolist()
         pk = {
             m.id: m.external_id for m in members.search_members(session, program.id, limit=500)[0]
         }

@@ -95,8 +95,8 @@ def program_graph(
 
     See the module docstring for nodes, edges and weights.  Reads only the
     members' needed columns, and the edges already summed per pair by the
-    database (``members.service.interaction_weights_array``,
-    ``referrals.service.referral_weights_array``: numpy arrays, no Python
+    database (``members.service.interaction_weights``,
+    ``referrals.service.referral_weights``: numpy arrays, no Python
     object per pair), so memory stays O(members + distinct edges) and events
     without a target are never read.
     """
@@ -126,10 +126,8 @@ def program_graph(
     parts = []
     counted = []
     for pairs in (  # referrals first: a pair in both sums its weights in this order
-        referrals.referral_weights_array(session, program, now=now, half_life_days=half_life_days),
-        members.interaction_weights_array(
-            session, program.id, now=now, half_life_days=half_life_days
-        ),
+        referrals.referral_weights(session, program, now=now, half_life_days=half_life_days),
+        members.interaction_weights(session, program.id, now=now, half_life_days=half_life_days),
     ):
         (a, a_live), (b, b_live) = nodes(pairs["a"]), nodes(pairs["b"])
         live = a_live & b_live

@@ -493,7 +493,7 @@ def _edge_rows(
 
     return referrals.referral_weights(
         session, program, now=now, half_life_days=half_life_days, member=member, sources=sources
-    ) + members.interaction_weights(
+    ).tolist() + members.interaction_weights(
         session, program.id, now=now, half_life_days=half_life_days, member=member,
         sources=sources,
-    )  # fmt: skip
+    ).tolist()  # fmt: skip

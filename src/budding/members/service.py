@@ -550,35 +550,14 @@ def interaction_weights(
     half_life_days: float,
     member: int | None = None,
     sources: Collection[int] | None = None,
-) -> list[tuple[int, int, float, int]]:
+) -> Any:
     """``(member id, target member id, weight, events)`` per pair of the program's events
     that have a target, summed in the database: each event weighs 2^(−age / half-life)
-    at ``now``. Erased members' ids are included (callers that map ids to live members drop
-    them). ``member``: only the pairs it is in, as actor or target (its events and those
-    aimed at it, each found by index); ``sources``: only the pairs whose actor is one of
-    these (a few hundred ids)."""
-    stmt = _interaction_pairs(session, program_id, now, half_life_days, member, sources)
-    return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
-
-
-def interaction_weights_array(
-    session: Session, program_id: int, *, now: datetime, half_life_days: float
-) -> Any:
-    """Every pair of :func:`interaction_weights` as a numpy structured array (fields ``a``,
-    ``b``, ``weight``, ``count``; :data:`budding.core.db.PAIR_WEIGHTS`), for a whole
-    program's graph: no Python object per pair."""
-    stmt = _interaction_pairs(session, program_id, now, half_life_days, None, None)
-    return pair_weights_array(session, stmt)
-
-
-def _interaction_pairs(
-    session: Session,
-    program_id: int,
-    now: datetime,
-    half_life_days: float,
-    member: int | None,
-    sources: Collection[int] | None,
-) -> Any:
+    at ``now``. A numpy structured array (fields ``a``, ``b``, ``weight``, ``count``;
+    :data:`budding.core.db.PAIR_WEIGHTS`): no Python object per pair. Erased members' ids
+    are included (callers that map ids to live members drop them). ``member``: only the
+    pairs it is in, as actor or target (its events and those aimed at it, each found by
+    index); ``sources``: only the pairs whose actor is one of these (a few hundred ids)."""
     weight = decayed(session, Event.occurred_at, now, half_life_days)
     program = Event.program_id == program_id
     if member is not None or sources is not None:
@@ -595,7 +574,7 @@ def _interaction_pairs(
         stmt = stmt.where(or_(Event.member_id == member, Event.target_member_id == member))
     if sources is not None:
         stmt = stmt.where(Event.member_id.in_(sorted(set(sources))))
-    return stmt
+    return pair_weights_array(session, stmt)
 
 
 _ATTRIBUTE_NAMES = {

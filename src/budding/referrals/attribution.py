@@ -606,34 +606,14 @@ def referral_weights(
     half_life_days: float,
     member: int | None = None,
     sources: Collection[int] | None = None,
-) -> list[tuple[int, int, float, int]]:
+) -> Any:
     """``(referrer id, referee id, weight, referrals)`` per pair of the program's counted
     referrals, summed in the database: each weighs 2^(−age / half-life) of its signup
     at ``now`` (held and rejected referrals are left out, as in :func:`referral_edges`).
-    ``member``: only the pairs it is in, as referrer or referee (each found by index);
-    ``sources``: only the pairs whose referrer is one of these (a few hundred ids)."""
-    stmt = _referral_pairs(session, program, now, half_life_days, member, sources)
-    return [(a, b, float(w), int(c)) for a, b, w, c in session.execute(stmt)]
-
-
-def referral_weights_array(
-    session: Session, program: Program, *, now: datetime, half_life_days: float
-) -> Any:
-    """Every pair of :func:`referral_weights` as a numpy structured array (fields ``a``,
-    ``b``, ``weight``, ``count``; :data:`budding.core.db.PAIR_WEIGHTS`), for a whole
-    program's graph: no Python object per pair."""
-    stmt = _referral_pairs(session, program, now, half_life_days, None, None)
-    return pair_weights_array(session, stmt)
-
-
-def _referral_pairs(
-    session: Session,
-    program: Program,
-    now: datetime,
-    half_life_days: float,
-    member: int | None,
-    sources: Collection[int] | None,
-) -> Any:
+    A numpy structured array (fields ``a``, ``b``, ``weight``, ``count``;
+    :data:`budding.core.db.PAIR_WEIGHTS`). ``member``: only the pairs it is in, as
+    referrer or referee (each found by index); ``sources``: only the pairs whose referrer
+    is one of these (a few hundred ids)."""
     referrer, referee = Referral.referrer_member_id, Referral.referee_member_id
     rows = select(referrer.label("a"), referee.label("b"), Referral.signed_up_at.label("at")).where(
         Referral.program_id == program.id, or_(*(Referral.status == s for s in COUNTING))
@@ -651,7 +631,10 @@ def _referral_pairs(
     else:
         part = (rows if sources is None else rows.offset(0)).subquery()
     weight = decayed(session, part.c.at, now, half_life_days)
-    return select(part.c.a, part.c.b, func.sum(weight), func.count()).group_by(part.c.a, part.c.b)
+    return pair_weights_array(
+        session,
+        select(part.c.a, part.c.b, func.sum(weight), func.count()).group_by(part.c.a, part.c.b),
+    )
 
 
 def referral_signature(session: Session, program: Program) -> list[Any]:
