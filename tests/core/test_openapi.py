@@ -159,7 +159,10 @@ def test_errors_are_documented_as_the_api_answers_them(client) -> None:  # type:
         takes_input = bool(op.get("parameters") or op.get("requestBody"))
         assert ("422" in responses) == takes_input, name
         if "requestBody" in op:
-            assert {"400", "413"} <= responses.keys(), name  # malformed JSON, too large
+            assert "400" in responses, name  # a body it cannot read (malformed JSON, ...)
+        # any request: too large a Content-Length (RequestGuard, before the route), and
+        # the unexpected error
+        assert {"413", "500"} <= responses.keys(), name
     # per route: what its service answers
     assert "404" in _op(spec, "get", "/api/v1/members/{external_id}")["responses"]
     assert "404" not in _op(spec, "get", "/api/v1/members")["responses"]
@@ -204,6 +207,54 @@ def test_real_error_answers_fit_the_documented_schema(client, anon_client, progr
         schema = _error_schema(spec, method, path, answer.status_code)
         _conforms(spec, answer.json(), schema, f"{method} {path} {answer.status_code}")
     assert cases[-1][2].json()["error"]["remaining"] >= 0  # an extra key, allowed
+
+
+def test_an_oversized_request_is_refused_as_documented_on_every_operation(client) -> None:  # type: ignore[no-untyped-def]
+    """RequestGuard refuses any /api/ request whose Content-Length is over the limit, before
+    a route is chosen, a GET's as a POST's: each operation lists that 413, with the API's
+    error body."""
+    from budding.core.config import get_settings
+
+    spec = client.get("/api/v1/openapi.json").json()
+    too_large = str(get_settings().max_request_bytes + 1)
+    seen = 0
+    for method, path, _ in _operations(spec):
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        answer = client.request(method, url, headers={"Content-Length": too_large})
+        assert answer.status_code == 413, f"{method.upper()} {path}: {answer.status_code}"
+        schema = _error_schema(spec, method, path, 413)
+        _conforms(spec, answer.json(), schema, f"{method} {path} 413")
+        assert answer.json()["error"]["code"] == "payload_too_large"
+        seen += method == "get"
+    assert seen > 10  # GET operations, which take no body, among them
+
+
+def test_an_unexpected_error_on_an_api_route_answers_the_documented_body(  # type: ignore[no-untyped-def]
+    client, monkeypatch
+) -> None:
+    """An exception no handler knows (a bug, a lost database): 500 with the API's error body,
+    ``internal_error``, and nothing of the exception or its traceback in the answer."""
+    from budding.rewards import coupons
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret-detail: the pool table is on fire")
+
+    monkeypatch.setattr(coupons, "pool_stats", broken)
+    spec = client.get("/api/v1/openapi.json").json()
+    answer = client.get("/api/v1/coupon-pools")
+    assert answer.status_code == 500
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.json() == {
+        "error": {
+            "code": "internal_error",
+            "message": "Something went wrong on our side. Please try again later.",
+            "fields": {},
+        }
+    }
+    for leak in ("secret-detail", "RuntimeError", "Traceback", "coupons.py"):
+        assert leak not in answer.text
+    schema = _error_schema(spec, "get", "/api/v1/coupon-pools", 500)
+    _conforms(spec, answer.json(), schema, "get /api/v1/coupon-pools 500")
 
 
 def test_every_status_code_answered_is_documented(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
@@ -300,11 +351,13 @@ def test_every_status_code_answered_is_documented(client, anon_client, program) 
 def test_schemathesis_finds_no_undocumented_answer(app, client, program) -> None:  # type: ignore[no-untyped-def]
     """Every operation, with data that fits its schema and data that does not: each answer's
     status code is one the document lists, and its body fits the documented schema (the
-    status-code and response-schema checks of schemathesis; about 20 s)."""
+    status-code and response-schema checks of schemathesis; about 20 s). Every operation
+    documents 500, so that check alone would let one pass: no answer may be a 500."""
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
     from schemathesis.core.failures import FailureGroup
     from schemathesis.specs.openapi.checks import (
         response_schema_conformance,
@@ -340,7 +393,11 @@ def test_schemathesis_finds_no_undocumented_answer(app, client, program) -> None
             def check(case):  # type: ignore[no-untyped-def]
                 case.call_and_validate(
                     headers=headers,
-                    checks=[status_code_conformance, response_schema_conformance],
+                    checks=[
+                        status_code_conformance,
+                        response_schema_conformance,
+                        not_a_server_error,
+                    ],
                 )
 
             try:

@@ -169,6 +169,33 @@ def test_coupon_upload(client) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == 422 and "name" in r.json()["error"]["fields"]
 
 
+def test_a_broken_multipart_upload_is_a_malformed_body(client) -> None:  # type: ignore[no-untyped-def]
+    """A form upload whose body cannot be parsed as multipart/form-data is refused like
+    malformed JSON elsewhere: 400, a precise code, the field ``body`` and the parser's
+    reason; nothing is stored."""
+    url = "/api/v1/coupon-pools/winter/codes"
+    broken = [
+        # no boundary in the Content-Type
+        (b"S1\n", "multipart/form-data"),
+        # not multipart at all, though the Content-Type says so
+        (b"S1\nS2\n", "multipart/form-data; boundary=xyz"),
+        # a part without a name
+        (
+            b'--xyz\r\nContent-Disposition: form-data; filename="c.csv"\r\n\r\nS1\r\n--xyz--\r\n',
+            "multipart/form-data; boundary=xyz",
+        ),
+    ]
+    for content, content_type in broken:
+        r = client.post(url, content=content, headers={"content-type": content_type})
+        assert r.status_code == 400, (content, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "malformed_multipart", error
+        assert "body" in error["message"] and "multipart/form-data" in error["message"]
+        assert set(error["fields"]) == {"body"}
+        assert error["fields"]["body"].startswith("is not valid multipart/form-data: ")
+    assert "winter" not in {p["name"] for p in client.get("/api/v1/coupon-pools").json()}
+
+
 def test_refund_event_reverses_through_the_listener(client, program) -> None:  # type: ignore[no-untyped-def]
     """A refund event naming the purchase (``refund_of``) or its order (``order_id``) takes
     the conversion's rewards back: compensating entries, the balance back where it was."""

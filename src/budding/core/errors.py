@@ -64,6 +64,19 @@ class MalformedJson(BadRequest):
         )
 
 
+class MalformedMultipart(BadRequest):
+    """The request body, sent as ``multipart/form-data``, cannot be parsed as such (no
+    boundary, broken parts); ``detail`` is the parser's reason."""
+
+    code = "malformed_multipart"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "the request body is not valid multipart/form-data",
+            fields={"body": f"is not valid multipart/form-data: {detail}"},
+        )
+
+
 class Unauthorized(BuddingError):
     status, code = 401, "unauthorized"
 
@@ -122,9 +135,9 @@ class ErrorDetail(BaseModel):
     code: str = Field(
         description="Stable, for programs: `missing_api_key` or `bad_api_key` (401), "
         "`read_only_key` (403), `not_found` (404), `validation_failed` (422), "
-        "`malformed_json` (400), `payload_too_large` (413), `conflict` (409), `gone` "
-        "(410), `rate_limited` (429), `internal_error` (500), or a more precise code an "
-        "operation names (`quota_exceeded`, `invite_expired`, ...)"
+        "`malformed_json` or `malformed_multipart` (400), `payload_too_large` (413), "
+        "`conflict` (409), `gone` (410), `rate_limited` (429), `internal_error` (500), or a "
+        "more precise code an operation names (`quota_exceeded`, `invite_expired`, ...)"
     )
     message: str = Field(description="What went wrong, for people")
     fields: dict[str, str] = Field(
@@ -141,15 +154,19 @@ class ErrorOut(BaseModel):
 
 # What each error status means on any operation; an operation's description says more.
 ERROR_STATUSES: dict[int, str] = {
-    400: "The request body cannot be read (`malformed_json`: not valid JSON)",
+    400: "The request body cannot be read (`malformed_json`: not valid JSON; "
+    "`malformed_multipart`: a form upload that is not valid multipart/form-data)",
     401: "No API key, or an unknown or revoked one (`missing_api_key`, `bad_api_key`)",
     403: "Refused: a read-only API key (`read_only_key`), or a refusal the operation names",
     404: "What the request names does not exist (in this program)",
     409: "Conflicts with the current state (`fields` or the operation say which)",
     410: "No longer usable (used up, expired, revoked or removed)",
-    413: "The request body is over the server's limit (`payload_too_large`)",
+    413: "The request's `Content-Length` is over the server's limit (`payload_too_large`): "
+    "any request, refused before it is read",
     422: "Invalid input: `fields` names each bad field with its reason (`validation_failed`)",
     429: "Rate limited (`rate_limited`); `Retry-After` says when to try again",
+    500: "An unexpected error on the server's side (`internal_error`); `message` is in the "
+    "request's language, nothing of the error itself is shown",
     503: "Temporarily unavailable; `Retry-After` says when to try again",
 }
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from budding.core.auth import API, API_WRITE, ApiContext
-from budding.core.errors import errors_doc, field
+from budding.core.errors import MalformedMultipart, errors_doc, field
 from budding.core.routing import IntRowId, RowId
 from budding.members import service as members
 from budding.rewards import coupons, rules, service
@@ -165,10 +166,14 @@ def create_pool(body: PoolIn, ctx: ApiContext = API_WRITE) -> Any:
 async def upload_codes(name: str, request: Request, ctx: ApiContext = API_WRITE) -> Any:
     """Upload codes as CSV (a ``code`` column, or one code per line), as the request body
     (``text/csv``) or a form's ``file``. The pool is created when missing; codes already
-    in it are counted as duplicates."""
+    in it are counted as duplicates. A form body that is not valid multipart/form-data:
+    400 ``malformed_multipart``."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as exc:  # Starlette's answer to a body its parser refused
+            raise MalformedMultipart(str(exc.detail)) from None
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise field("file", "attach the CSV file as 'file'")
