@@ -4,7 +4,8 @@ This eraser removes the member's identity (external id, e-mail, name), so it run
 after every other capability's: ``ORDER`` (see ``budding.core.plugins``) puts it last,
 and other erasers can still find the member's data by external id or e-mail. Before it
 does, it blanks the member's e-mail in other members' events, and their name in the
-events that target them (``core.erasure``).
+events that target them (``core.erasure``); then the event ids of the program that name
+them (anyone's events) become opaque ids (``service.erase_event_ids``).
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ def erase(session: Session, member: Member) -> None:
     # those words are blanked; the events (and their numbers) stay.
     others = (Event.program_id == member.program_id, Event.member_id != member.id)
     scrub_column(session, Event.properties, Identity.of(email=member.email), *others)
+    # (No program_id: the target implies it, and naming it made SQLite read all the
+    # program's targeted events, ix_events_program_targeted, not ix_events_target_member_id.)
     scrub_column(
         session,
         Event.properties,
         Identity.of(name=member.name),
-        *others,
         Event.target_member_id == member.id,
+        Event.member_id != member.id,
     )
     _erase_member_row(session, member)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy import (
     Integer,
+    Table,
     Text,
     any_,
+    bindparam,
     cast,
     column,
     delete,
@@ -342,8 +345,12 @@ def erase_member(session: Session, program: Program, member: Member) -> None:
     session.flush()
 
 
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
 # Used by this capability's privacy module.
 def _erase_member_row(session: Session, member: Member) -> None:
+    erase_event_ids(session, member)  # before the identity it looks for is gone
     now = utcnow()
     member.external_id = f"erased-{secrets.token_hex(8)}"
     member.email = None
@@ -354,8 +361,75 @@ def _erase_member_row(session: Session, member: Member) -> None:
     member.erased_at = now
     member.updated_at = now
     session.execute(delete(MagicLink).where(MagicLink.member_id == member.id))
-    for event in session.scalars(select(Event).where(Event.member_id == member.id)):
-        event.properties = anonymise_properties(event.properties)
+    # Their events' properties as rows, not ORM objects (a member may have thousands), and
+    # only the changed ones written back, in one executemany.
+    changes = []
+    for row_id, properties in session.execute(
+        select(Event.id, Event.properties).where(Event.member_id == member.id)
+    ):
+        kept = anonymise_properties(properties)
+        if kept != properties:
+            changes.append({"row_id": row_id, "kept": kept})
+    if changes:
+        session.execute(
+            update(_EVENTS)
+            .where(_EVENTS.c.id == bindparam("row_id"))
+            .values(properties=bindparam("kept", type_=_EVENTS.c.properties.type)),
+            changes,
+        )
+
+
+def erase_event_ids(session: Session, member: Member) -> int:
+    """Give every event of the member's program whose id (the client's idempotency key)
+    names the member an opaque id, ``erased-<32 hex digits>``: random, so unique in the
+    program. Their own events and other members' alike; the events stay. Ids that do not
+    name them (uuids, counters) stay, so that clients' retries still deduplicate. Returns
+    how many ids changed.
+
+    The database finds the candidates (a coarse, indexless substring filter on the
+    program's ids); ``_event_id_names`` decides."""
+    names = _event_id_names(member)
+    candidates = [Event.event_id.contains(member.external_id, autoescape=True)]
+    if member.email:
+        candidates.append(func.lower(Event.event_id).like(_like_any_case(member.email), "/"))
+    rows = session.execute(
+        select(Event.id, Event.event_id).where(
+            Event.program_id == member.program_id, or_(*candidates)
+        )
+    ).all()
+    changes = [
+        {"row_id": row_id, "new_id": f"erased-{secrets.token_hex(16)}"}
+        for row_id, event_id in rows
+        if names.search(event_id)
+    ]
+    if changes:
+        session.execute(
+            update(_EVENTS)
+            .where(_EVENTS.c.id == bindparam("row_id"))
+            .values(event_id=bindparam("new_id")),
+            changes,
+        )
+    return len(changes)
+
+
+def _event_id_names(member: Member) -> re.Pattern[str]:
+    """What in an event id names ``member``: their e-mail anywhere, in any case; their
+    external id as written (external ids are case-sensitive keys) and only as a whole
+    token, between the start or end of the id and a character that is not a letter or a
+    digit ("order-7", "7:signup", "signup_7"), so that the external id "7" does not take
+    every id with a 7 in it ("order-17", "7a", "v7-1")."""
+    parts = [rf"(?<![^\W_]){re.escape(member.external_id)}(?![^\W_])"]
+    if member.email:
+        parts.append(f"(?i:{re.escape(member.email)})")
+    return re.compile("|".join(parts))
+
+
+def _like_any_case(text: str) -> str:
+    """A LIKE pattern (escape character ``/``) for ``lower(column)`` holding ``text`` in
+    any case: SQLite's ``lower`` folds ASCII letters only, so any other character matches
+    any one character (``_``) and Python decides."""
+    body = "".join(("/" + c if c in "/%_" else c.lower()) if c.isascii() else "_" for c in text)
+    return f"%{body}%"
 
 
 def anonymise_properties(properties: dict[str, Any]) -> dict[str, Any]:
