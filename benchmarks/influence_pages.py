@@ -15,7 +15,9 @@ miss answers the "being computed" panel and a job ranks the program: the job is 
 (nothing is kept for it: best and worst). Before the pages, the program's member graph is
 loaded three times (``influence.program.program_graph``) and the best printed.
 ``--generate N`` first fills the program with N
-members, 0.6·N referrals and 10·N events that target a member (bulk inserts, synthetic data).
+members, 0.6·N referrals and 10·N events that target a member (bulk inserts, synthetic data);
+``--events-per-member K`` makes that K·N events (a small program with a long log: see
+``service.INLINE_RANKING_MAX_INTERACTIONS``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 
-def generate(slug: str, n: int) -> None:
+def generate(slug: str, n: int, events_per_member: int = 10) -> None:
     from sqlalchemy import insert, select
 
     from budding.core.db import unit_of_work
@@ -65,7 +67,7 @@ def generate(slug: str, n: int) -> None:
         for i in range(0, len(refs), 5000):
             s.execute(insert(Referral), refs[i : i + 5000])
         batch: list[dict[str, Any]] = []
-        for e in range(10 * n):  # a few members talk a lot
+        for e in range(events_per_member * n):  # a few members talk a lot
             batch.append(
                 {"program_id": p.id, "event_id": f"bench{e}", "type": "reply",
                  "member_id": ids[int(n * rng.random() ** 3)], "target_member_id": ids[rng.randrange(n)],
@@ -83,9 +85,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("slug")
     parser.add_argument("--generate", type=int, default=0, metavar="N")
+    parser.add_argument("--events-per-member", type=int, default=10, metavar="K")
     args = parser.parse_args()
     if args.generate:
-        generate(args.slug, args.generate)
+        generate(args.slug, args.generate, args.events_per_member)
 
     from fastapi.testclient import TestClient
 

@@ -166,3 +166,44 @@ def test_a_large_programs_first_ranking_shows_a_panel_then_the_table(
     assert page.locator("[data-testid=ranking-pending]").count() == 0
     assert not errors, errors
     context.close()
+
+
+def test_a_failed_refresh_shows_the_older_ranking_and_a_retry(
+    browser: Any,
+    live_server: Any,
+    client: Any,
+    community: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The job ranking the newest data failed: the page says so (its long error kept
+    short and inside the page, on a phone too), shows the older ranking, and "Try again
+    now" queues the job, after which the page says the newest data is being ranked."""
+    from tests.factories import make_staff
+    from tests.influence.test_first_ranking import _kept_then_failed_refresh
+
+    _kept_then_failed_refresh(client, community, monkeypatch)
+    context = _signed_in_context(
+        browser, live_server, make_staff(), locale="en-US", viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/admin/acme/influence?top=5")
+    panel = page.locator("[data-testid=ranking-refresh-failed]")
+    assert "Ranking the newest data failed" in panel.inner_text()
+    assert page.locator("[data-testid=leaders-table] tbody tr").count() == 5
+    for part in (panel, panel.locator(".mono")):  # the error wraps inside the page
+        box = part.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390, box
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    page.screenshot(path=str(shots() / "influence-refresh-failed-phone.png"), full_page=True)
+    page.click("[data-testid=ranking-retry]")
+    page.wait_for_selector("[data-testid=ranking-updating]")
+    assert page.locator("[data-testid=ranking-refresh-failed]").count() == 0
+    assert jobs.run_due() == 1  # a worker's part
+    page.reload()
+    page.wait_for_selector("[data-testid=leaders-table]")
+    assert page.locator("[data-testid=ranking-updating]").count() == 0
+    assert not errors, errors
+    context.close()

@@ -264,3 +264,207 @@ def test_the_jobs_step_is_shown_in_the_staffs_language(
         assert "loading the member graph" in anon_client.get(url).text, url
         page = anon_client.get(url, headers=ko).text
         assert "회원 그래프를 불러오는 중" in page and "loading the member graph" not in page, url
+
+
+def _kept_then_failed_refresh(
+    client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """The community's ranking kept, then new data whose refresh job failed: the job's id."""
+    from datetime import UTC, datetime
+
+    from budding.core.jobs import JobFailed
+    from budding.influence import service
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise JobFailed("the graph does not fit in memory " + "x" * 400)
+
+    assert client.get("/api/v1/influence/leaders").json()["current"]
+    now = datetime.now(UTC).isoformat()
+    event = {"id": "late", "type": "comment", "member": "m19", "target": "m1", "occurred_at": now}
+    assert client.post("/api/v1/events", json={"events": [event]}).json()["accepted"] == 1
+    stale = client.get("/api/v1/influence/leaders").json()
+    assert not stale["current"]
+    with monkeypatch.context() as m:
+        m.setattr(service, "ranking_payload", broken)
+        assert jobs.run_due() == 1
+    (job,) = _refreshes(community["program"].id)
+    assert job.status == jobs.FAILED
+    return job.id
+
+
+def test_program_ranking_names_the_failed_refresh_job(
+    client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older ranking answers while the job ranking the newest data failed: the ranking
+    names that job (and no view enqueues it again within FAILED_RANKING_PAUSE)."""
+    from budding.influence import service
+    from budding.programs import service as programs
+
+    job_id = _kept_then_failed_refresh(client, community, monkeypatch)
+    with unit_of_work() as session:
+        program = programs.get_program_by_id(session, community["program"].id)
+        ranked = service.program_ranking(session, program)
+        assert not ranked.current and ranked.members == 20
+        assert ranked.refresh_job is not None
+        assert ranked.refresh_job.id == job_id and ranked.refresh_job.status == jobs.FAILED
+        assert ranked.refresh_failed
+    assert [j.id for j in _refreshes(community["program"].id)] == [job_id]
+    assert jobs.run_due() == 0
+
+
+def test_the_api_says_the_refresh_failed(
+    client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current = client.get("/api/v1/influence/leaders").json()
+    assert current["current"] and current["refresh_job"] is None
+    job_id = _kept_then_failed_refresh(client, community, monkeypatch)
+    answer = client.get("/api/v1/influence/leaders", params={"top": 3})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert not body["current"] and len(body["leaders"]) == 3
+    assert body["refresh_job"] == {
+        "id": job_id,
+        "status": "failed",
+        "status_url": f"/api/v1/jobs/{job_id}",
+    }
+    assert client.get(body["refresh_job"]["status_url"]).json()["status"] == "failed"
+    spec = client.get("/api/v1/openapi.json").json()
+    leaders_out = spec["components"]["schemas"]["LeadersOut"]
+    assert "refresh_job" in leaders_out["properties"]
+    assert leaders_out["properties"]["refresh_job"].get("description")
+
+
+def test_the_page_says_ranking_the_newest_data_failed_and_offers_a_retry(
+    anon_client: Any, client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.influence.test_pages import sign_in
+
+    csrf = sign_in(anon_client)
+    job_id = _kept_then_failed_refresh(client, community, monkeypatch)
+    page = anon_client.get("/admin/acme/influence").text
+    assert 'data-testid="ranking-refresh-failed"' in page
+    assert 'data-testid="ranking-updating"' not in page
+    assert "being ranked now" not in page
+    assert "Ranking the newest data failed" in page
+    assert "the graph does not fit in memory" in page and "x" * 400 not in page  # kept short
+    assert 'data-testid="leaders-table"' in page and "Member m0" in page  # the older one
+    assert f"/admin/acme/influence/ranking/{job_id}/retry" in page
+    assert 'data-testid="ranking-retry"' in page
+    es = anon_client.get("/admin/acme/influence", headers={"accept-language": "es"}).text
+    assert 'data-testid="ranking-refresh-failed"' in es
+    assert "Ranking the newest data failed" not in es and "Try again now" not in es
+    assert jobs.run_due() == 0  # views enqueue nothing
+
+    retried = anon_client.post(
+        f"/admin/acme/influence/ranking/{job_id}/retry",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert retried.status_code == 303
+    again = anon_client.get("/admin/acme/influence").text
+    assert 'data-testid="ranking-updating"' in again
+    assert 'data-testid="ranking-refresh-failed"' not in again
+    assert jobs.run_due() == 1
+    done = anon_client.get("/admin/acme/influence").text
+    assert 'data-testid="ranking-updating"' not in done
+    assert 'data-testid="ranking-refresh-failed"' not in done
+
+
+def test_an_analyst_sees_the_failure_without_the_retry_button(
+    anon_client: Any, client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.influence.test_pages import sign_in
+
+    sign_in(anon_client, role="analyst")
+    _kept_then_failed_refresh(client, community, monkeypatch)
+    page = anon_client.get("/admin/acme/influence").text
+    assert 'data-testid="ranking-refresh-failed"' in page
+    assert 'data-testid="ranking-retry"' not in page
+
+
+def test_a_small_program_with_many_targeted_events_gets_a_job(
+    client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few members but more targeted events than INLINE_RANKING_MAX_INTERACTIONS: ranking
+    it would take seconds, so the first view answers 202 and a job ranks it."""
+    from budding.influence import service
+
+    program_id = community["program"].id
+    with unit_of_work() as session:  # the community's events with a target
+        targeted = members_count_targeted(session, program_id)
+    assert 20 < targeted < 100
+    monkeypatch.setattr(service, "INLINE_RANKING_MAX_INTERACTIONS", targeted - 1)
+    with monkeypatch.context() as m:
+        _no_graph(m)  # the request builds no graph
+        first = client.get("/api/v1/influence/leaders", params={"top": 3})
+    assert first.status_code == 202, first.text
+    assert [j.id for j in _refreshes(program_id)] == [first.json()["job_id"]]
+    assert jobs.run_due() == 1
+    assert client.get("/api/v1/influence/leaders").json()["current"]
+
+
+def test_as_many_targeted_events_as_the_limit_are_ranked_inline(
+    client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from budding.influence import service
+
+    program_id = community["program"].id
+    with unit_of_work() as session:
+        targeted = members_count_targeted(session, program_id)
+    monkeypatch.setattr(service, "INLINE_RANKING_MAX_INTERACTIONS", targeted)
+    answer = client.get("/api/v1/influence/leaders", params={"top": 3})
+    assert answer.status_code == 200 and answer.json()["current"]
+    assert _refreshes(program_id) == []
+
+
+def test_targeted_events_are_counted_only_with_nothing_kept(
+    client: Any, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hit, or a miss answered from the older ranking, counts no events."""
+    from datetime import UTC, datetime
+
+    from budding.members import service as members
+
+    calls: list[int] = []
+    counted = members.count_targeted_events
+
+    def counting(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        return counted(*args, **kwargs)
+
+    monkeypatch.setattr(members, "count_targeted_events", counting)
+    assert client.get("/api/v1/influence/leaders").status_code == 200
+    assert len(calls) == 1  # nothing kept: counted
+    assert client.get("/api/v1/influence/leaders").json()["current"]  # a hit
+    now = datetime.now(UTC).isoformat()
+    event = {"id": "late", "type": "comment", "member": "m19", "target": "m1", "occurred_at": now}
+    assert client.post("/api/v1/events", json={"events": [event]}).json()["accepted"] == 1
+    assert not client.get("/api/v1/influence/leaders").json()["current"]  # the older one
+    assert len(calls) == 1
+
+
+def test_count_targeted_events_stops_at_its_bound(community: dict[str, Any]) -> None:
+    from budding.members import service as members
+
+    program_id = community["program"].id
+    with unit_of_work() as session:
+        every = members_count_targeted(session, program_id)
+        assert members.count_targeted_events(session, program_id, up_to=10**6) == every
+        assert members.count_targeted_events(session, program_id, up_to=every) == every
+        assert members.count_targeted_events(session, program_id, up_to=5) == 5
+        assert members.count_targeted_events(session, program_id + 1000, up_to=5) == 0
+
+
+def members_count_targeted(session: Any, program_id: int) -> int:
+    """Every event of the program with a target, counted without a bound."""
+    from sqlalchemy import func, select
+
+    from budding.members.models import Event
+
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Event.program_id == program_id, Event.target_member_id.is_not(None)
+            )
+        )
+    )

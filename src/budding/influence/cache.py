@@ -10,8 +10,9 @@ that misses computes the same one.
 A busy program's key changes with every targeted event, and ranking a large program
 takes seconds: given ``refresh``, a miss that finds an older ranking answers with it
 (``Kept.current`` False) and calls ``refresh(key)`` to have a job compute the current
-one. A program with nothing kept is ranked in the request when it has at most
-``inline_max`` members; a larger one also gets ``refresh(key)``, and no payload.
+one. A program with nothing kept is ranked in the request when ``inline(members)`` says
+it is small enough (the caller bounds members and targeted events); a larger one also
+gets ``refresh(key)``, and no payload.
 """
 
 from __future__ import annotations
@@ -86,12 +87,13 @@ def cached(
     *,
     now: datetime | None = None,
     refresh: Callable[[str], None] | None = None,
-    inline_max: int | None = None,
+    inline: Callable[[int], bool] | None = None,
 ) -> Kept | None:
     """The payload kept for the program's current data and hour; on a miss, the older one
     with ``refresh(key)`` called, where there is one and ``refresh`` is given, else
     ``compute(start)``'s, stored (see :func:`store`). None, with ``refresh(key)`` called,
-    where nothing is kept and the program has more than ``inline_max`` members."""
+    where nothing is kept and ``inline(members)`` (asked only then, with the program's
+    number of members) is false."""
     key, start, members = _key(session, program, now)
     row = session.execute(
         select(InfluenceRanking.key, InfluenceRanking.payload, InfluenceRanking.computed_at)
@@ -104,7 +106,7 @@ def cached(
     if row is not None and refresh is not None:
         refresh(key)
         return Kept(row.payload, False, row.computed_at)
-    if refresh is not None and inline_max is not None and members > inline_max:
+    if refresh is not None and inline is not None and not inline(members):
         refresh(key)
         return None
     payload = compute(start)

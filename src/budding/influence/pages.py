@@ -96,6 +96,8 @@ def leaders_page(
         interactions=ranked.interactions,
         ranked_at=ranked.computed_at,
         current=ranked.current,
+        refresh_job=ranked.refresh_job,
+        retry_at=ranked.retry_at,
     )
 
 

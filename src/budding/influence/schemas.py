@@ -25,6 +25,17 @@ class LeaderOut(BaseModel):
     out_degree: int
 
 
+class RefreshJobOut(BaseModel):
+    """The job ranking the program's newest data, while an older ranking answers."""
+
+    id: int
+    status: str = Field(
+        description="queued or running: ask again when it has succeeded; failed: the older "
+        "ranking stays (for an hour no request enqueues it again; see status_url's error)"
+    )
+    status_url: str = Field(description="Poll this job")
+
+
 class LeadersOut(BaseModel):
     by: Measure
     group: str | None = Field(None, description="The member attribute leaders are grouped by")
@@ -35,6 +46,11 @@ class LeadersOut(BaseModel):
     computed_at: datetime = Field(description="When the ranking answered was computed")
     current: bool = Field(
         description="False: the ranking of older data, while a job ranks the newest"
+    )
+    refresh_job: RefreshJobOut | None = Field(
+        None,
+        description="When not current: the job ranking the newest data, and whether it "
+        "failed (null when current)",
     )
 
 

@@ -50,6 +50,16 @@ RANKING_JOB = "influence.refresh_ranking"
 # 1.9-2.0 s at 20,000 and 8-30 s at 100,000. About a second at 10,000: a panel would show
 # the table no sooner (one poll, plus the queue), and above it the wait only grows.
 INLINE_RANKING_MAX_MEMBERS = 10_000
+# ... and at most this many targeted events (interactions): few members with millions of
+# events take seconds too. On benchmarks/influence_pages.py's data at 2,000 members
+# (`--generate 2000 --events-per-member K`; SQLite, 2 shared cores, load 2) the graph
+# load took 0.04 s at 20,000 targeted events, 0.20 s at 100,000, 0.40 s at 200,000,
+# 1.0 s at 500,000 and 2.2 s at 1,000,000; the first view 0.12-0.33 s, 0.42-0.62 s and
+# 0.58-0.84 s, and the job 1.6-1.7 s and 3.0-3.4 s at the last two. 100,000 is what the
+# 10,000-member measurement above had (10 a member): with both limits a request ranks no
+# more than that, about a second. Checked only on a miss with nothing kept, counting at
+# most 100,001 entries of the targeted-events index: 7 ms on SQLite (all 1,000,000: 63 ms).
+INLINE_RANKING_MAX_INTERACTIONS = 100_000
 # After the ranking job failed, views answer "failed" for this long before one enqueues
 # it again (staff may retry sooner): a ranking that cannot be computed is not attempted
 # on every view.
@@ -100,12 +110,32 @@ class ProgramRanking:
     interactions: int
     computed_at: datetime
     current: bool  # False: an older ranking, while a job computes the current one
+    # Not current (and asked to refresh): the job computing the current one, queued,
+    # running, or failed less than FAILED_RANKING_PAUSE ago (no view enqueues it again).
+    refresh_job: jobs.JobRecord | None = None
+
+    @property
+    def refresh_failed(self) -> bool:
+        """The job ranking the newest data failed: the older ranking stays until a retry."""
+        return self.refresh_job is not None and self.refresh_job.status == jobs.FAILED
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """After a failed refresh: when a view enqueues the job again."""
+        job = self.refresh_job
+        return _retry_at(job) if job is not None and job.status == jobs.FAILED else None
+
+
+def _retry_at(job: jobs.JobRecord) -> datetime:
+    """When a view enqueues the failed ranking job ``job`` again (see :func:`_ranking_job`)."""
+    return (job.finished_at or utcnow()) + FAILED_RANKING_PAUSE
 
 
 class RankingPending(Exception):
     """Nothing is kept yet for a program too large to rank in a request (more than
-    ``INLINE_RANKING_MAX_MEMBERS`` members): ``job`` (``influence.refresh_ranking``) is
-    computing it, or failed (``failed``) and a view enqueues it again at ``retry_at``."""
+    ``INLINE_RANKING_MAX_MEMBERS`` members or ``INLINE_RANKING_MAX_INTERACTIONS``
+    targeted events): ``job`` (``influence.refresh_ranking``) is computing it, or failed
+    (``failed``) and a view enqueues it again at ``retry_at``."""
 
     def __init__(self, job: jobs.JobRecord) -> None:
         super().__init__(f"job {job.id} is computing the program's first ranking")
@@ -117,7 +147,7 @@ class RankingPending(Exception):
 
     @property
     def retry_at(self) -> datetime:
-        return (self.job.finished_at or utcnow()) + FAILED_RANKING_PAUSE
+        return _retry_at(self.job)
 
     def error(self) -> RankingFailed:
         """The API's answer to a failed job."""
@@ -195,12 +225,26 @@ def _ranking_job(session: Session, program: Any, key: str) -> jobs.JobRecord:
     return job
 
 
+def _rank_inline(session: Session, program: Any, members: int) -> bool:
+    """Whether a program with nothing kept is ranked in the request: at most
+    ``INLINE_RANKING_MAX_MEMBERS`` members and ``INLINE_RANKING_MAX_INTERACTIONS``
+    targeted events (counted only up to one more than that)."""
+    from budding.members import service as members_service
+
+    if members > INLINE_RANKING_MAX_MEMBERS:
+        return False
+    bound = INLINE_RANKING_MAX_INTERACTIONS
+    return members_service.count_targeted_events(session, program.id, up_to=bound + 1) <= bound
+
+
 def program_ranking(session: Session, program: Any, *, refresh: bool = True) -> ProgramRanking:
     """Every measure of every member, from the database's copy for the program's current
     data and hour. On a miss the older copy answers while the job ``refresh_ranking``
-    computes the current one (``refresh``). With nothing kept, a program of at most
-    ``INLINE_RANKING_MAX_MEMBERS`` members is ranked now; a larger one raises
-    :class:`RankingPending` naming the job that ranks it."""
+    computes the current one (``refresh``; the job is ``refresh_job``, which may have
+    failed: see :func:`_ranking_job`). With nothing kept, a program of at most
+    ``INLINE_RANKING_MAX_MEMBERS`` members and ``INLINE_RANKING_MAX_INTERACTIONS``
+    targeted events is ranked now; a larger one raises :class:`RankingPending` naming
+    the job that ranks it."""
     job: jobs.JobRecord | None = None
 
     def enqueue_refresh(key: str) -> None:
@@ -212,7 +256,7 @@ def program_ranking(session: Session, program: Any, *, refresh: bool = True) -> 
         program,
         lambda now: ranking_payload(session, program, now),
         refresh=enqueue_refresh if refresh else None,
-        inline_max=INLINE_RANKING_MAX_MEMBERS,
+        inline=lambda members: _rank_inline(session, program, members),
     )
     if kept is None:
         assert job is not None
@@ -229,6 +273,7 @@ def program_ranking(session: Session, program: Any, *, refresh: bool = True) -> 
         interactions=payload["interactions"],
         computed_at=kept.computed_at,
         current=kept.current,
+        refresh_job=None if kept.current else job,
     )
 
 
@@ -289,7 +334,14 @@ def leaders(
     if not 1 <= top <= 1000:
         raise field("top", "must be between 1 and 1000")
     ranked = ranked or program_ranking(session, program)
-    kept = {"computed_at": ranked.computed_at.isoformat(), "current": ranked.current}
+    job = ranked.refresh_job
+    kept = {
+        "computed_at": ranked.computed_at.isoformat(),
+        "current": ranked.current,
+        "refresh_job": None
+        if job is None
+        else {"id": job.id, "status": job.status, "status_url": f"/api/v1/jobs/{job.id}"},
+    }
     if ranked.graph.n == 0:
         return {"by": by, "group": group, "leaders": [], "groups": {}, **kept}
     # without groups only the top rows are needed (ids of 100,000 members cost 80 ms)

@@ -651,6 +651,19 @@ def interaction_weights(
     return pair_weights_array(session, stmt)
 
 
+def count_targeted_events(session: Session, program_id: int, *, up_to: int) -> int:
+    """The program's events that have a target (the member graph's interactions), counted
+    up to ``up_to``: ``up_to`` means that many or more. Reads at most ``up_to`` entries of
+    ``ix_events_program_targeted``, however long the program's log is."""
+    found = (
+        select(literal(1))
+        .where(Event.program_id == program_id, Event.target_member_id.is_not(None))
+        .limit(up_to)
+        .subquery()
+    )
+    return int(session.scalar(select(func.count()).select_from(found)) or 0)
+
+
 _ATTRIBUTE_NAMES = {
     "sqlite": "SELECT DISTINCT j.key FROM members, json_each(members.attributes) AS j"
     " WHERE members.program_id = :p AND members.erased_at IS NULL"
