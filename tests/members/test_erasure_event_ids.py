@@ -185,3 +185,26 @@ def test_many_ids_stay_unique_and_the_export_still_works(program) -> None:  # ty
     bob = {v[0]: v[4] for v in _events().values() if v[0].startswith("b-")}
     assert bob["b-1"]["friend"] == "alice"
     assert bob["b-2"]["friend"] == "(erased)"
+
+
+def test_percent_encoded_email_in_an_id_names_the_member(program) -> None:  # type: ignore[no-untyped-def]
+    # Ids built from URLs carry the e-mail percent-encoded, by any encoder (every reserved
+    # character or only some, hex digits in either case), in any letter case.
+    _member("p1", "Ünal.X+tag@Example.com")
+    _member("other")
+    ids = {
+        "ref?u=%C3%BCnal.x%2Btag%40example.com": True,
+        "ref?u=%c3%9cNAL.X%2btag%40EXAMPLE.COM": True,
+        "ref?u=ünal.x+tag%40example.com": True,  # only the "@" encoded
+        "ref?u=%C3%BCnal.x%2Btag@example.com": True,
+        "ref?u=unal.x%2Btag%40example.com": False,  # another address
+        "ref?u=%C3%BCnal.x%2Btag%41example.com": False,  # %41 is "A", not "@"
+        "ref?u=%C3%BCnal.x%2Btag%40example.org": False,
+    }
+    _send([(i, "other") for i in ids])
+
+    _erase("p1")
+
+    left = {event_id for event_id, *_ in _events().values()}
+    assert {i for i in left if not ERASED_ID.fullmatch(i)} == {i for i, n in ids.items() if not n}
+    assert len(left) == len(ids)

@@ -16,12 +16,12 @@ character is not looked for.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, String, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, String, bindparam, cast, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 ERASED = "(erased)"
@@ -139,3 +139,101 @@ def scrub_mentions(
         scrub_column(session, column, identity, column.class_.program_id == program_id)
         for column in columns
     )
+
+
+# --- replaced ids ------------------------------------------------------------------------
+# An erasure replaces the event ids that name the member with opaque ones
+# (``members.service.event_id_replacements``: old id -> new id). Other capabilities keep
+# copies of those ids, as keys that link their rows to the event; each gives its copies the
+# same new id with these, so that the links hold.
+
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def _write_back(
+    session: Session, column: InstrumentedAttribute[Any], changes: list[tuple[Any, Any]]
+) -> int:
+    """Set ``column`` of each ``(primary key, value)``: one executemany."""
+    if not changes:
+        return 0
+    table = column.class_.__table__
+    key = column.class_.__mapper__.primary_key[0]
+    session.execute(
+        update(table)
+        .where(table.c[key.key] == bindparam("row_key"))
+        .values({column.key: bindparam("row_value", type_=table.c[column.key].type)}),
+        [{"row_key": k, "row_value": v} for k, v in changes],
+    )
+    return len(changes)
+
+
+def replace_exact(
+    session: Session,
+    column: InstrumentedAttribute[Any],
+    replacements: Mapping[str, str],
+    *where: ColumnElement[bool],
+) -> int:
+    """Give ``column`` its new value in the rows matching ``where`` whose value is one of
+    the old ones (the keys of ``replacements``), looked up 500 at a time. Returns how many
+    rows changed."""
+    key = column.class_.__mapper__.primary_key[0]
+    changes = [
+        (row_key, replacements[value])
+        for chunk in _chunks(sorted(replacements))
+        for row_key, value in session.execute(select(key, column).where(column.in_(chunk), *where))
+    ]
+    return _write_back(session, column, changes)
+
+
+def replace_tail(
+    session: Session,
+    column: InstrumentedAttribute[Any],
+    replacements: Mapping[str, str],
+    *where: ColumnElement[bool],
+    after: str = " ",
+) -> int:
+    """Replace an old value that ends ``column``'s text, after ``after`` (a note built as
+    ``f"refund {event_id}"``), in the rows matching ``where``: only there, not wherever
+    the old text happens to appear. Returns how many rows changed."""
+    key = column.class_.__mapper__.primary_key[0]
+    changes = []
+    for chunk in _chunks(sorted(replacements)):
+        tails = or_(*(column.endswith(after + old, autoescape=True) for old in chunk))
+        for row_key, value in session.execute(select(key, column).where(tails, *where)):
+            new = replaced_tail(value, replacements, after)
+            if new != value:
+                changes.append((row_key, new))
+    return _write_back(session, column, changes)
+
+
+def replaced_tail(text: str, replacements: Mapping[str, str], after: str = " ") -> str:
+    """``text`` with the old value that ends it (after ``after``) replaced, the longest
+    such old value if several do."""
+    for old in sorted(replacements, key=len, reverse=True):
+        if text.endswith(after + old):
+            return text[: len(text) - len(old)] + replacements[old]
+    return text
+
+
+def replaced_strings(
+    value: Any, replacements: Mapping[str, str], *, tail_after: str | None = None
+) -> Any:
+    """JSON ``value`` with every string value that is an old value replaced, and, with
+    ``tail_after``, the old value that ends a string after it (``replaced_tail``: a
+    reason carried in a webhook). Keys, and strings that merely contain an old value
+    elsewhere, are left alone."""
+    if isinstance(value, str):
+        if value in replacements:
+            return replacements[value]
+        return value if tail_after is None else replaced_tail(value, replacements, tail_after)
+    if isinstance(value, list):
+        return [replaced_strings(v, replacements, tail_after=tail_after) for v in value]
+    if isinstance(value, dict):
+        return {
+            k: replaced_strings(v, replacements, tail_after=tail_after) for k, v in value.items()
+        }
+    return value

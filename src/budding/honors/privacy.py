@@ -1,6 +1,7 @@
 """The points ledger's part of a member's data export. Erasure keeps the entries:
 they hold amounts and reasons, and balances must stay true; a reason that names the
-member or quotes their e-mail (on anyone's entry) has those words blanked."""
+member or quotes their e-mail (on anyone's entry) has those words blanked; one that ends
+with an event id naming the member ("refund <event id>") gets the event's new id."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from budding.core.erasure import Identity, scrub_mentions
+from budding.core.erasure import Identity, replace_tail, scrub_mentions
 from budding.honors import ledger
 from budding.honors.models import PointsEntry
+from budding.members import service as members
 from budding.members.models import Member
 from budding.programs.service import get_program_by_id
 
@@ -41,6 +43,14 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
+    # A reason that ends with an event id that names the member (a reward taken back,
+    # "refund <event id>") gets the event's new id; then the words are blanked.
+    replace_tail(
+        session,
+        PointsEntry.reason,
+        members.event_id_replacements(session, member),
+        PointsEntry.program_id == member.program_id,
+    )
     scrub_mentions(
         session,
         member.program_id,

@@ -5,7 +5,10 @@ after every other capability's: ``ORDER`` (see ``budding.core.plugins``) puts it
 and other erasers can still find the member's data by external id or e-mail. Before it
 does, it blanks the member's e-mail in other members' events, and their name in the
 events that target them (``core.erasure``); then the event ids of the program that name
-them (anyone's events) become opaque ids (``service.erase_event_ids``).
+them (anyone's events) become opaque ids (``service.erase_event_ids``), the ids other
+capabilities' erasers gave their copies of those ids (``service.event_id_replacements``),
+and so do other members' event properties that hold such an id (a refund's
+``refund_of``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from budding.core.plugins import ERASE_IDENTITY_LAST
 from budding.members.events import events_of_member
 from budding.members.models import Event, Member
 from budding.members.schemas import MemberOut
-from budding.members.service import _erase_member_row, end_member_sessions
+from budding.members.service import (
+    _erase_member_row,
+    _replace_event_id_values,
+    end_member_sessions,
+)
 
 ORDER = ERASE_IDENTITY_LAST
 
@@ -41,6 +48,9 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 def erase(session: Session, member: Member) -> None:
     end_member_sessions(session, member)  # signs the member out everywhere
+    # Other members' events that hold an event id being replaced as a value (a refund's
+    # ``refund_of``) get the new id, before the e-mail in such an id would be blanked.
+    _replace_event_id_values(session, member)
     # Other members' events that copy the member's e-mail, or name the member they target:
     # those words are blanked; the events (and their numbers) stay.
     others = (Event.program_id == member.program_id, Event.member_id != member.id)

@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from pydantic import ValidationError
@@ -45,6 +46,7 @@ from budding.core.db import (
     pair_weights_array,
     utcnow,
 )
+from budding.core.erasure import replaced_strings
 from budding.core.errors import Conflict, NotFound, field, from_pydantic
 from budding.core.plugins import capability_modules
 from budding.core.security import new_token, token_hash
@@ -334,15 +336,19 @@ def erase_member(session: Session, program: Program, member: Member) -> None:
     """Remove personal data. Events stay, anonymised, so aggregates do not change.
 
     Every capability's ``privacy.erase`` runs in the same transaction: an
-    erasure is all or nothing.
+    erasure is all or nothing. The event ids it replaces are chosen once
+    (``event_id_replacements``) and forgotten when it ends.
     """
     if member.erased_at is not None:
         return
-    for _name, module in capability_modules("privacy"):
-        eraser = getattr(module, "erase", None)
-        if eraser is not None:
-            eraser(session, member)
-    session.flush()
+    try:
+        for _name, module in capability_modules("privacy"):
+            eraser = getattr(module, "erase", None)
+            if eraser is not None:
+                eraser(session, member)
+        session.flush()
+    finally:
+        _forget_event_id_replacements(session, member)
 
 
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
@@ -379,57 +385,135 @@ def _erase_member_row(session: Session, member: Member) -> None:
         )
 
 
-def erase_event_ids(session: Session, member: Member) -> int:
-    """Give every event of the member's program whose id (the client's idempotency key)
-    names the member an opaque id, ``erased-<32 hex digits>``: random, so unique in the
-    program. Their own events and other members' alike; the events stay. Ids that do not
-    name them (uuids, counters) stay, so that clients' retries still deduplicate. Returns
-    how many ids changed.
+# session.info key: {member id: {old event id: new event id}} while the member is erased.
+_REPLACEMENTS = "budding.members.event_id_replacements"
+
+
+def event_id_replacements(session: Session, member: Member) -> dict[str, str]:
+    """The event ids of the member's program that name ``member``, each with the opaque id
+    it gets when the member is erased: ``erased-<32 hex digits>``, random, so unique in the
+    program. Their own events and other members' alike; ids that do not name them (uuids,
+    counters) are not in it, so that clients' retries still deduplicate.
+
+    Computed once per erasure (kept in ``session.info`` until ``erase_member`` ends), so
+    that every eraser of the transaction gets the same ids: the other capabilities'
+    erasers, which run first, give their copies of an event id (a referral's conversion,
+    a reward's trigger key, a webhook's body) the same new id the members eraser then
+    gives the event. Call it while the member's identity is still there.
 
     The database finds the candidates (a coarse, indexless substring filter on the
     program's ids); ``_event_id_names`` decides."""
-    names = _event_id_names(member)
-    candidates = [Event.event_id.contains(member.external_id, autoescape=True)]
-    if member.email:
-        candidates.append(func.lower(Event.event_id).like(_like_any_case(member.email), "/"))
-    rows = session.execute(
-        select(Event.id, Event.event_id).where(
-            Event.program_id == member.program_id, or_(*candidates)
+    memo: dict[int, dict[str, str]] = session.info.setdefault(_REPLACEMENTS, {})
+    found = memo.get(member.id)
+    if found is None:
+        names = _event_id_names(member)
+        candidates = [Event.event_id.contains(member.external_id, autoescape=True)]
+        if member.email:
+            candidates.append(func.lower(Event.event_id).like(_like_email(member.email), "/"))
+        event_ids = session.scalars(
+            select(Event.event_id).where(Event.program_id == member.program_id, or_(*candidates))
         )
-    ).all()
-    changes = [
-        {"row_id": row_id, "new_id": f"erased-{secrets.token_hex(16)}"}
-        for row_id, event_id in rows
-        if names.search(event_id)
-    ]
+        found = memo[member.id] = {
+            event_id: f"erased-{secrets.token_hex(16)}"
+            for event_id in event_ids
+            if names.search(event_id)
+        }
+    return dict(found)
+
+
+def _forget_event_id_replacements(session: Session, member: Member) -> None:
+    session.info.get(_REPLACEMENTS, {}).pop(member.id, None)
+
+
+# Used by this capability's privacy module, before the e-mail in these values is blanked.
+def _replace_event_id_values(session: Session, member: Member) -> int:
+    """Other members' events whose properties hold a replaced event id as a value (a
+    refund's ``refund_of``): the value becomes the new id. Returns how many changed."""
+    replacements = event_id_replacements(session, member)
+    olds = sorted(replacements)
+    changes = []
+    as_text = cast(Event.properties, Text)
+    for start in range(0, len(olds), 500):
+        quoted = [orjson.dumps(old).decode() for old in olds[start : start + 500]]
+        for row_id, properties in session.execute(
+            select(Event.id, Event.properties).where(
+                Event.program_id == member.program_id,
+                Event.member_id != member.id,
+                or_(*(as_text.contains(q, autoescape=True) for q in quoted)),
+            )
+        ):
+            kept = replaced_strings(properties, replacements)
+            if kept != properties:
+                changes.append({"row_id": row_id, "kept": kept})
     if changes:
         session.execute(
             update(_EVENTS)
             .where(_EVENTS.c.id == bindparam("row_id"))
-            .values(event_id=bindparam("new_id")),
+            .values(properties=bindparam("kept", type_=_EVENTS.c.properties.type)),
             changes,
         )
     return len(changes)
 
 
+def erase_event_ids(session: Session, member: Member) -> int:
+    """Give the events of the member's program whose id names ``member`` their new ids
+    (``event_id_replacements``); the events stay. Returns how many ids changed."""
+    replacements = event_id_replacements(session, member)
+    if replacements:
+        # One executemany, each row found by the unique (program_id, event_id) index.
+        session.execute(
+            update(_EVENTS)
+            .where(
+                _EVENTS.c.program_id == bindparam("program"),
+                _EVENTS.c.event_id == bindparam("old_id"),
+            )
+            .values(event_id=bindparam("new_id")),
+            [
+                {"program": member.program_id, "old_id": old, "new_id": new}
+                for old, new in replacements.items()
+            ],
+        )
+    return len(replacements)
+
+
 def _event_id_names(member: Member) -> re.Pattern[str]:
-    """What in an event id names ``member``: their e-mail anywhere, in any case; their
-    external id as written (external ids are case-sensitive keys) and only as a whole
-    token, between the start or end of the id and a character that is not a letter or a
-    digit ("order-7", "7:signup", "signup_7"), so that the external id "7" does not take
-    every id with a 7 in it ("order-17", "7a", "v7-1")."""
+    """What in an event id names ``member``: their e-mail anywhere, in any case, also
+    percent-encoded (``alice%40example.com``, any character of it, in either case of the
+    hex digits); their external id as written (external ids are case-sensitive keys) and
+    only as a whole token, between the start or end of the id and a character that is
+    not a letter or a digit ("order-7", "7:signup", "signup_7"), so that the external id
+    "7" does not take every id with a 7 in it ("order-17", "7a", "v7-1")."""
     parts = [rf"(?<![^\W_]){re.escape(member.external_id)}(?![^\W_])"]
     if member.email:
-        parts.append(f"(?i:{re.escape(member.email)})")
+        parts.append("(?i:" + "".join(_email_char(c) for c in member.email) + ")")
     return re.compile("|".join(parts))
 
 
-def _like_any_case(text: str) -> str:
-    """A LIKE pattern (escape character ``/``) for ``lower(column)`` holding ``text`` in
-    any case: SQLite's ``lower`` folds ASCII letters only, so any other character matches
-    any one character (``_``) and Python decides."""
-    body = "".join(("/" + c if c in "/%_" else c.lower()) if c.isascii() else "_" for c in text)
-    return f"%{body}%"
+# Characters a URL never percent-encodes (RFC 3986's unreserved).
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _email_char(c: str) -> str:
+    """A pattern for one character of an e-mail in an id: itself, or (unless a URL never
+    encodes it) its percent-encoding, of either case for a letter beyond ASCII."""
+    if c in _UNRESERVED:
+        return re.escape(c)
+    forms = {c} | {quote(v, safe="") for v in {c, c.lower(), c.upper()} if len(v) == 1}
+    return "(?:" + "|".join(re.escape(f) for f in sorted(forms)) + ")"
+
+
+def _like_email(email: str) -> str:
+    """A LIKE pattern (escape character ``/``) for ``lower(column)`` holding ``email`` in
+    any case, written as it is or percent-encoded: the characters a URL never encodes,
+    lower-cased, with anything (``%``) in place of the others (SQLite's ``lower`` folds
+    ASCII letters only, and an encoded character is longer than one). Python decides."""
+    pattern = "%"
+    for c in email:
+        if c in _UNRESERVED:
+            pattern += "/_" if c == "_" else c.lower()
+        elif not pattern.endswith("%"):
+            pattern += "%"
+    return pattern if pattern.endswith("%") else pattern + "%"
 
 
 def anonymise_properties(properties: dict[str, Any]) -> dict[str, Any]:

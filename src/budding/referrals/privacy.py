@@ -7,7 +7,9 @@ them in: every click of the browser (``ReferralClick.visitor``) that made the cl
 their signup or waitlist entry was credited to, which the export lists too. Their
 referral code no longer credits them. Notes and reasons of the program's rows that name
 them or quote their e-mail (a reviewer's note copied into the referrer's referral, an
-invite code's note) have those words blanked (``core.erasure``).
+invite code's note) have those words blanked (``core.erasure``). A referral's conversion
+event id that names them gets the event's new opaque id
+(``members.service.event_id_replacements``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from budding.core.erasure import Identity, scrub_mentions
+from budding.core.erasure import Identity, replace_exact, replace_tail, scrub_mentions
+from budding.members import service as members
 from budding.members.models import Member
 from budding.referrals.models import (
     InviteCode,
@@ -116,6 +119,19 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
+    # The conversion a referral counted, when its event's id names the member: the new id
+    # the event gets (the rewards of that conversion carry it too).
+    replacements = members.event_id_replacements(session, member)
+    replace_exact(
+        session,
+        Referral.conversion_event_id,
+        replacements,
+        Referral.program_id == member.program_id,
+    )
+    # A reward's reversal reason copied into an invite grant ("refund <event id>").
+    replace_tail(
+        session, InviteGrant.reason, replacements, InviteGrant.program_id == member.program_id
+    )
     # The clicks first: their waitlist entries are found by e-mail too.
     click_ids = list(session.scalars(_own_clicks(member)))
     for start in range(0, len(click_ids), 500):

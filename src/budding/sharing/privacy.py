@@ -13,7 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from budding.core import jobs
-from budding.core.erasure import Identity, scrub_mentions
+from budding.core.erasure import Identity, replace_exact, scrub_mentions
+from budding.members import service as members
 from budding.members.models import Member
 from budding.programs.service import get_program_by_id
 from budding.sharing.models import ShareStep, TellAFriendMail
@@ -50,7 +51,15 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 def erase(session: Session, member: Member) -> None:
     """Drop the member's words and any friend's address still waiting, also where a mail
     server's refusal quoted it in the sending job's error; the funnel steps (no personal
-    data) stay so that aggregates do not change."""
+    data) stay so that aggregates do not change. A step whose event id names the member
+    gets the event's new id: the projection still has one row per event of the log, and a
+    rebuild does not count the event twice."""
+    replace_exact(
+        session,
+        ShareStep.event_id,
+        members.event_id_replacements(session, member),
+        ShareStep.program_id == member.program_id,
+    )
     mail_ids = session.scalars(
         select(TellAFriendMail.id).where(TellAFriendMail.member_id == member.id)
     )

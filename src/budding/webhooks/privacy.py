@@ -11,7 +11,9 @@ body mentions the member's external id or e-mail is redacted (``service.
 redact_deliveries_mentioning``). This needs the member's identity, so it runs before
 the members capability's eraser removes it (``budding.core.plugins``: members' eraser
 declares ``ORDER`` to run last). Old deliveries are also deleted after
-``BUDDING_WEBHOOK_RETENTION_DAYS`` (``tasks.prune_deliveries``).
+``BUDDING_WEBHOOK_RETENTION_DAYS`` (``tasks.prune_deliveries``). Before that, an event
+id in a body (a JSON string value) that names the member gets the new opaque id the event
+gets (``members.service.event_id_replacements``), in every delivery of the program.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from budding.members import service as members
 from budding.members.models import Member
 from budding.webhooks import service
 from budding.webhooks.models import WebhookEndpoint
@@ -52,4 +55,9 @@ def export(session: Session, member: Member) -> dict[str, Any]:
 
 
 def erase(session: Session, member: Member) -> None:
+    # First, while the bodies still hold them: event ids that name the member get the
+    # event's new id (a referral's conversion_event_id, a reward's trigger_key).
+    service.replace_strings_in_deliveries(
+        session, member.program_id, members.event_id_replacements(session, member)
+    )
     service.redact_deliveries_mentioning(session, member.program_id, _identity(member))

@@ -8,6 +8,7 @@ import importlib
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from budding.core import jobs
 from budding.core.db import capability_names, utcnow
+from budding.core.erasure import replaced_strings
 from budding.core.errors import Conflict, Gone, NotFound, ValidationFailed, field
 from budding.core.i18n import N_
 from budding.programs.models import Program
@@ -637,6 +639,43 @@ def deliveries_mentioning(
             .order_by(WebhookDelivery.id)
         )
     )
+
+
+def replace_strings_in_deliveries(
+    session: Session, program_id: int, replacements: Mapping[str, str]
+) -> int:
+    """In the program's deliveries, every JSON string value of the body that is a key of
+    ``replacements`` (an erased member's event id: a ``conversion_event_id``, a reward's
+    ``trigger_key``), or that ends with one after a space (a reward's reason, ``"refund
+    <event id>"``), gets its value (the event's new id); nothing else of the body changes,
+    nor does anything else of the delivery. The candidates are found by the old values
+    followed by a closing quote, 500 at a time. Returns how many changed."""
+    olds = sorted(replacements)
+    changed: dict[int, str] = {}
+    for start in range(0, len(olds), 500):
+        ends = [orjson.dumps(old).decode()[1:] for old in olds[start : start + 500]]
+        rows = session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.body).where(
+                WebhookDelivery.program_id == program_id,
+                or_(*(WebhookDelivery.body.contains(q, autoescape=True) for q in ends)),
+            )
+        )
+        for delivery_id, body in rows:
+            try:
+                data = orjson.loads(changed.get(delivery_id, body))
+            except orjson.JSONDecodeError:
+                continue
+            new = replaced_strings(data, replacements, tail_after=" ")
+            if new != data:
+                changed[delivery_id] = orjson.dumps(new, option=orjson.OPT_NON_STR_KEYS).decode()
+    for delivery_id, body in changed.items():
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(body=body)
+            .execution_options(synchronize_session=False)
+        )
+    return len(changed)
 
 
 def redact_deliveries_mentioning(session: Session, program_id: int, values: list[str]) -> int:
