@@ -17,6 +17,7 @@ from budding.core.web import create_app
 from budding.programs.models import Program
 from tests.accounts.helpers import LOGIN_FORM_COOKIE, csrf_token, login, staff_client
 from tests.factories import PASSWORD, make_staff
+from tests.forms import field_errors
 
 
 @pytest.fixture
@@ -404,3 +405,22 @@ def test_pages_are_not_cached_and_csrf_token_is_on_the_page(anon_client, program
     page = anon_client.get("/admin/acme")
     assert page.headers["cache-control"] == "no-store"
     assert token == csrf_token(anon_client)
+
+
+def test_a_staff_form_names_a_services_reason_in_the_staffs_language(anon_client) -> None:
+    """The service's own check (a too-short password) is said under its input in the
+    dashboard's language, its limit filled in; the API's words stay English."""
+    csrf = staff_client(anon_client, "owner")
+    r = anon_client.post(
+        "/admin/users",
+        data={"csrf_token": csrf, "email": "zoe@example.com", "role": "analyst", "password": "x"},
+        headers={"accept-language": "ko"},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {"password": "최소 10자 이상이어야 합니다"}
+    r = anon_client.post(
+        "/admin/users",
+        data={"csrf_token": csrf, "email": "zoe@example.com", "role": "nobody", "password": "x"},
+        headers={"accept-language": "es"},
+    )
+    assert field_errors(r.text) == {"role": "debe ser uno de: owner, admin, moderator, analyst"}

@@ -155,9 +155,46 @@ def test_a_bound_is_named_in_the_staffs_language(
 
 
 def test_a_services_own_reason_keeps_its_words() -> None:
-    """Only what pydantic found has a translated message; a service's check keeps its own."""
+    """A service's reason that no catalog translates (a ``Reason`` or plain words) is shown
+    as written."""
     from budding.core import i18n
-    from budding.core.errors import field, field_messages
+    from budding.core.errors import ValidationFailed, field, field_messages
 
     with i18n.use_locale("ko"):
-        assert field_messages(field("pool", "holds no codes")) == {"pool": "holds no codes"}
+        assert field_messages(field("pool", "holds no quokkas")) == {"pool": "holds no quokkas"}
+        plain = ValidationFailed("pool: odd", fields={"pool": "odd"})
+        assert field_messages(plain) == {"pool": "odd"}
+
+
+def test_a_translatable_reason_answers_the_api_in_english_and_pages_in_the_staffs() -> None:
+    """``field(name, N_(msgid), **params)``: the API's body is the English words with the
+    values filled in, as before; a page shows the msgid's translation, the values (data)
+    filled in as given."""
+    from budding.core import i18n
+    from budding.core.errors import Conflict, Reason, ValidationFailed, field, field_messages
+
+    error = field("name", "must be at most %(limit)s characters", limit=200)
+    assert error.to_dict() == {
+        "error": {
+            "code": "validation_failed",
+            "message": "name: must be at most 200 characters",
+            "fields": {"name": "must be at most 200 characters"},
+        }
+    }
+    assert error.fields == {"name": "must be at most 200 characters"}
+    with i18n.use_locale("ko"):
+        assert field_messages(error) == {"name": "최대 200자까지 입력할 수 있습니다"}
+    with i18n.use_locale("en"):
+        assert field_messages(error) == {"name": "must be at most 200 characters"}
+
+    # A value that is data is never translated, and a Reason can be given in ``fields``.
+    taken = Conflict("taken", fields={"slug": Reason("already taken")})
+    assert taken.to_dict()["error"]["fields"] == {"slug": "already taken"}
+    many = ValidationFailed(
+        "a: x",
+        fields={"a": Reason("must be one of %(choices)s", choices="owner, admin"), "b": "odd"},
+    )
+    assert many.fields == {"a": "must be one of owner, admin", "b": "odd"}
+    with i18n.use_locale("es"):
+        assert field_messages(taken) == {"slug": "ya está en uso"}
+        assert field_messages(many) == {"a": "debe ser uno de: owner, admin", "b": "odd"}

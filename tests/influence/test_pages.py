@@ -167,3 +167,25 @@ def test_reach_chart_legend_scrolls_instead_of_covering_the_chart() -> None:
         for i in range(4)
     ]
     assert _curves({"plans": plans})["option"]["legend"]["type"] == "scroll"
+
+
+def test_planner_says_the_services_reason_in_the_staffs_language(
+    anon_client: Any, program: Any
+) -> None:
+    """The planner's target checked by the service (not pydantic) is said under its input
+    in the dashboard's language."""
+    csrf = sign_in(anon_client)
+    r = anon_client.post(
+        "/admin/acme/influence/planner",
+        data={
+            "csrf_token": csrf,
+            "k": "2",
+            "strategies": "imm",
+            "launch_costs": "1",
+            "runs": "10",
+            "target": "korean",
+        },
+        headers={"accept-language": "ko"},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {"target": "ATTR=VALUE 형식이어야 합니다(예: lang=ko)"}

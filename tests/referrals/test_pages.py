@@ -363,3 +363,29 @@ def test_settings_form_takes_only_known_event_types(client, anon_client, program
     r = anon_client.post("/admin/acme/referrals/settings", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
     assert client.get("/api/v1/referrals/settings").json()["conversion_event"] == "order.paid"
+
+
+def test_settings_say_the_services_reason_in_the_staffs_language(anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """An unknown conversion event (the service's own check, not pydantic's) is said under
+    its input in the dashboard's language; the event type and the known ones are data."""
+    csrf = staff_client(anon_client, "owner")
+    r = anon_client.post(
+        "/admin/acme/referrals/settings",
+        data={
+            "csrf_token": csrf,
+            "mode": "open",
+            "invite_quota": "3",
+            "code_uses": "1",
+            "attribution_window_days": "30",
+            "attribution_model": "last_touch",
+            "conversion_event": "nope",
+            "waitlist_skip_places": "5",
+            "waitlist_skip_cap": "50",
+            "waitlist_protected_top": "10",
+        },
+        headers={"accept-language": "ko"},
+    )
+    assert r.status_code == 422
+    reason = field_errors(r.text)["conversion_event"]
+    assert reason.startswith("'nope'은(는) 이 프로그램의 이벤트 유형이 아닙니다."), reason
+    assert "purchase" in reason

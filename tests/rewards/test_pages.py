@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from budding.core.auth import MEMBER_COOKIE, member_cookie_value
 from tests.accounts.helpers import staff_client
+from tests.forms import field_errors
 from tests.rewards.helpers import deliver, member, rewards, rule
 
 
@@ -114,3 +115,29 @@ def test_member_sees_rewards_and_points_in_their_language(anon_client, program) 
     anon_client.cookies.clear()
     r = anon_client.get("/p/acme/rewards", follow_redirects=False)
     assert r.status_code in (302, 303)
+
+
+def test_rule_and_coupon_forms_say_the_services_reasons_in_the_staffs_language(
+    anon_client, program
+) -> None:  # type: ignore[no-untyped-def]
+    """A rule's cross-field check and a refused upload, under their inputs in the
+    dashboard's language; a line's own reason is translated with the sentence."""
+    csrf = staff_client(anon_client, "owner")
+    r = anon_client.post(
+        "/admin/acme/rewards/rules",
+        data={"csrf_token": csrf, "name": "C", "side": "referee", "kind": "coupon"},
+        headers={"accept-language": "ko"},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {"pool": "쿠폰 보상에는 필수입니다"}
+    r = anon_client.post(
+        "/admin/acme/rewards/coupons",
+        data={"csrf_token": csrf, "pool": "launch"},
+        files={"file": ("codes.csv", b"bad code\n", "text/csv")},
+        headers={"accept-language": "es"},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {
+        "file": "no contiene ningún código válido: línea 1: un código tiene de 1 a 100 "
+        "caracteres, sin espacios ni caracteres de control"
+    }

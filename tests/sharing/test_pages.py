@@ -370,3 +370,16 @@ def test_each_share_buttons_badge_is_its_labels_first_letter(portal, ann) -> Non
         for channel, dot, label in buttons:
             if dot != "@":  # tell a friend: an e-mail sign, not a letter
                 assert dot == label.strip()[:1], (locale, channel, dot, label)
+
+
+def test_messages_page_says_the_services_reason_in_the_staffs_language(staff) -> None:
+    """A wording check (the service's, not pydantic's) under its field in the dashboard's
+    language; the placeholder is data, filled in as written."""
+    browser, csrf = staff
+    r = browser.post(
+        "/admin/acme/sharing/messages",
+        data={"csrf_token": csrf, "key": "chat", "locale": "id", "body": "hi"},
+        headers={"accept-language": "ko"},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {"body": "{link}을(를) 포함해야 합니다"}

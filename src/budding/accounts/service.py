@@ -18,9 +18,11 @@ from budding.core.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    Reason,
     Unauthorized,
     field,
 )
+from budding.core.i18n import N_
 from budding.core.security import (
     constant_time_equal,
     hash_password,
@@ -75,14 +77,16 @@ def create_user(
     """A staff user; ``by`` is the staff user creating it from the dashboard (None: the CLI)."""
     address = _normalise_staff_email(email)
     if role not in ROLES:
-        raise field("role", f"must be one of {', '.join(ROLES)}")
+        raise field("role", N_("must be one of %(choices)s"), choices=", ".join(ROLES))
     _check_may_assign(by, role)
     if len(name) > 200:
-        raise field("name", "must be at most 200 characters")
+        raise field("name", N_("must be at most %(limit)s characters"), limit=200)
     if len(password) < MIN_PASSWORD:
-        raise field("password", f"must be at least {MIN_PASSWORD} characters")
+        raise field("password", N_("must be at least %(limit)s characters"), limit=MIN_PASSWORD)
     if session.scalar(select(StaffUser.id).where(StaffUser.email == address)) is not None:
-        raise Conflict("a staff user with this e-mail exists", fields={"email": "already taken"})
+        raise Conflict(
+            "a staff user with this e-mail exists", fields={"email": Reason(N_("already taken"))}
+        )
     user = StaffUser(email=address, name=name, role=role, password_hash=hash_password(password))
     session.add(user)
     session.flush()
@@ -211,9 +215,9 @@ def create_api_key(
     session: Session, *, program_id: int, name: str, role: str = "admin"
 ) -> IssuedKey:
     if role not in API_KEY_ROLES:
-        raise field("role", f"must be one of {', '.join(API_KEY_ROLES)}")
+        raise field("role", N_("must be one of %(choices)s"), choices=", ".join(API_KEY_ROLES))
     if not name.strip():
-        raise field("name", "must not be empty")
+        raise field("name", N_("must not be empty"))
     prefix = secrets.token_hex(6)
     secret = new_token(30)
     key = ApiKey(

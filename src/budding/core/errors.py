@@ -6,11 +6,37 @@ JSON shape is ``{"error": {"code", "message", "fields"}}``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from budding.core.i18n import N_, gettext
+
+
+class Reason:
+    """A field's reason in words a page can translate: an English msgid (marked with
+    ``N_``) and the values its ``%(name)s`` placeholders take. ``str()`` is the English,
+    filled in, as the API answers it; ``translated()`` is the current language's, filled
+    in. The values are data (names, limits, ids) and are filled in as given, never
+    translated; a value that is itself a ``Reason`` (a part of the sentence) is
+    translated with it."""
+
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        self.msgid = msgid
+        self.params = params
+
+    def __str__(self) -> str:
+        return self.msgid % self.params if self.params else self.msgid
+
+    def __repr__(self) -> str:
+        return f"Reason({self.msgid!r}, **{self.params!r})"
+
+    def translated(self) -> str:
+        params = {k: v.translated() if isinstance(v, Reason) else v for k, v in self.params.items()}
+        return gettext(self.msgid, **params)
 
 
 class BuddingError(Exception):
@@ -25,13 +51,18 @@ class BuddingError(Exception):
         self,
         message: str,
         *,
-        fields: dict[str, str] | None = None,
+        fields: Mapping[str, str | Reason] | None = None,
         code: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.fields = fields or {}
+        # The English words (the API's); a ``Reason`` given is kept in ``reasons`` too, for
+        # a page to show in the reader's language (``field_messages``).
+        self.fields: dict[str, str] = {k: str(v) for k, v in (fields or {}).items()}
+        self.reasons: dict[str, Reason] = {
+            k: v for k, v in (fields or {}).items() if isinstance(v, Reason)
+        }
         if code:
             self.code = code
         self.extra = extra or {}
@@ -177,8 +208,19 @@ def errors_doc(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorOut, "description": ERROR_STATUSES[s]} for s in statuses}
 
 
-def field(name: str, reason: str, error: type[BuddingError] = ValidationFailed) -> BuddingError:
-    """Shorthand for an error about one input field."""
+def field(
+    name: str,
+    reason: str | Reason,
+    error: type[BuddingError] = ValidationFailed,
+    /,
+    **params: object,
+) -> BuddingError:
+    """Shorthand for an error about one input field. ``reason`` is a msgid: mark it with
+    ``N_`` and pass the values of its ``%(name)s`` placeholders as keywords
+    (``field("top", N_("must be between %(low)s and %(high)s"), low=1, high=1000)``);
+    the API answers it in English, filled in, and a page in the reader's language."""
+    if not isinstance(reason, Reason):
+        reason = Reason(reason, **params)
     return error(f"{name}: {reason}", fields={name: reason})
 
 
@@ -205,7 +247,8 @@ def from_pydantic(exc: Any) -> ValidationFailed:
 
 # A form field's error in the reader's language, by the kind of error pydantic found
 # (``ValidationFailed.kinds``), its context filling the limit. pydantic's own words are
-# English; a service's own check (any other kind) keeps its words.
+# English; a service's own check (any other kind) is shown in the current language where
+# it gave a ``Reason`` (``field`` does), else in its words.
 FIELD_MESSAGES: dict[str, str] = {
     "greater_than_equal": N_("Must be %(ge)s or more."),
     "greater_than": N_("Must be more than %(gt)s."),
@@ -229,12 +272,19 @@ FIELD_MESSAGES: dict[str, str] = {
 
 def field_messages(exc: BuddingError) -> dict[str, str]:
     """``exc``'s field errors for a page, in the current language where pydantic found
-    them (see ``FIELD_MESSAGES``), else in the service's words."""
+    them (see ``FIELD_MESSAGES``) or the service gave a ``Reason``, else in the
+    service's words."""
     kinds = exc.kinds if isinstance(exc, ValidationFailed) else {}
     out: dict[str, str] = {}
     for name, reason in exc.fields.items():
         kind, context = kinds.get(name, ("", {}))
         msgid = FIELD_MESSAGES.get(kind)
+        if not msgid and name in exc.reasons:
+            try:
+                out[name] = exc.reasons[name].translated()
+            except (KeyError, ValueError, TypeError):  # a translation naming another value
+                out[name] = reason
+            continue
         limits = {k: v for k, v in context.items() if isinstance(v, int | float | str)}
         try:
             out[name] = gettext(msgid, **limits) if msgid else reason

@@ -82,7 +82,7 @@ def load_graph(session: Session, program: Any) -> ProgramGraph:
 def target_members(pg: ProgramGraph, spec: str, name: str = "target") -> list[str]:
     """Members matching ``ATTR=VALUE``; a clear error naming ``name`` otherwise."""
     if "=" not in spec:
-        raise field(name, "must look like ATTR=VALUE, e.g. lang=ko")
+        raise field(name, N_("must look like ATTR=VALUE, e.g. lang=ko"))
     attr, value = (s.strip() for s in spec.split("=", 1))
     found = pg.members_where(attr, value)
     if not found:
@@ -90,8 +90,19 @@ def target_members(pg: ProgramGraph, spec: str, name: str = "target") -> list[st
         values = pg.attribute_values(attr)
         if not values:
             known = listing(pg.attribute_names())
-            raise field(name, f"no member has the attribute {attr!r} (known: {known})")
-        raise field(name, f"no member has {attr}={value} (known values: {listing(values)})")
+            raise field(
+                name,
+                N_("no member has the attribute %(attr)s (known: %(known)s)"),
+                attr=repr(attr),
+                known=known,
+            )
+        raise field(
+            name,
+            N_("no member has %(attr)s=%(value)s (known values: %(values)s)"),
+            attr=attr,
+            value=value,
+            values=listing(values),
+        )
     return found
 
 
@@ -377,7 +388,7 @@ def _candidates(pg: ProgramGraph, consented_only: bool, active_only: bool) -> li
     if not pool:
         raise field(
             "consented_only" if consented_only else "active_only",
-            "no member is eligible as a seed",
+            N_("no member is eligible as a seed"),
         )
     return sorted(pool)
 
@@ -388,7 +399,7 @@ def choose_seeds(
     """IMM seeds on the program's graph, optionally targeted and restricted."""
     pg = pg or load_graph(session, program)
     if pg.graph.n == 0:
-        raise field("k", "the program has no members yet")
+        raise field("k", N_("the program has no members yet"))
     targets = target_members(pg, request.target) if request.target else None
     candidates = _candidates(pg, request.consented_only, request.active_only)
     result = imm(
@@ -442,7 +453,11 @@ def start_simulation(session: Session, program: Any, request: SimulationIn) -> j
     names: set[str] = set()
     for i, plan in enumerate(request.plans):
         if plan.name and plan.name in names:  # plans are told apart by name in results
-            raise field(f"plans.{i}.name", f"another plan is already called {plan.name!r}")
+            raise field(
+                f"plans.{i}.name",
+                N_("another plan is already called %(name)s"),
+                name=repr(plan.name),
+            )
         names.add(plan.name)
         if plan.seeds:
             found = {m.external_id for m in members.members_by_external_ids(
@@ -450,9 +465,13 @@ def start_simulation(session: Session, program: Any, request: SimulationIn) -> j
             )}  # fmt: skip
             missing = [s for s in plan.seeds if s not in found]
             if missing:
-                raise field(f"plans.{i}.seeds", f"unknown members: {', '.join(missing[:10])}")
+                raise field(
+                    f"plans.{i}.seeds",
+                    N_("unknown members: %(ids)s"),
+                    ids=", ".join(missing[:10]),
+                )
     if request.funnel is not None and any(not 0 < r <= 1 for r in request.funnel):
-        raise field("funnel", "every step conversion rate must be in (0, 1]")
+        raise field("funnel", N_("every step conversion rate must be in (0, 1]"))
     if request.target or request.consented_only or request.active_only:
         # the job would only fail on them, and retry: check the audience now
         pg = load_graph(session, program)

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from budding.core.errors import Conflict, NotFound, from_pydantic
+from budding.core.errors import Conflict, NotFound, Reason, from_pydantic
+from budding.core.i18n import N_
 from budding.programs.models import Program
 from budding.programs.schemas import ProgramCreate
 
@@ -20,7 +21,8 @@ def create_program(session: Session, **data: Any) -> Program:
         raise from_pydantic(exc) from None
     if session.scalar(select(Program.id).where(Program.slug == spec.slug)) is not None:
         raise Conflict(
-            f"a program with slug {spec.slug!r} exists", fields={"slug": "already taken"}
+            f"a program with slug {spec.slug!r} exists",
+            fields={"slug": Reason(N_("already taken"))},
         )
     program = Program(**spec.model_dump())
     session.add(program)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from budding.core.errors import field, from_pydantic
+from budding.core.i18n import N_
 from budding.members.events import event_types
 from budding.programs.models import Program
 from budding.programs.service import update_program_settings
@@ -63,6 +64,10 @@ def check_conversion_event(session: Session, program: Program, name: str) -> Non
     if name not in known:
         raise field(
             "conversion_event",
-            f"{name!r} is not an event type of this program; register it first or use one "
-            f"of: {', '.join(sorted(known))}",
+            N_(
+                "%(name)s is not an event type of this program; register it first or use "
+                "one of: %(known)s"
+            ),
+            name=repr(name),
+            known=", ".join(sorted(known)),
         )

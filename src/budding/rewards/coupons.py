@@ -29,8 +29,9 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from budding.core.db import dialect_insert, utcnow
-from budding.core.errors import NotFound, from_pydantic
+from budding.core.errors import NotFound, Reason, from_pydantic
 from budding.core.errors import field as field_error
+from budding.core.i18n import N_
 from budding.programs.models import Program
 from budding.rewards.models import CouponCode, CouponPool
 from budding.rewards.schemas import PoolIn
@@ -72,14 +73,14 @@ def get_pool_or_none(session: Session, program: Program, name: str) -> CouponPoo
 def get_pool(session: Session, program: Program, name: str) -> CouponPool:
     pool = get_pool_or_none(session, program, name)
     if pool is None:
-        raise NotFound(f"no coupon pool {name!r}", fields={"pool": "unknown pool"})
+        raise NotFound(f"no coupon pool {name!r}", fields={"pool": Reason(N_("unknown pool"))})
     return pool
 
 
 def get_pool_by_id(session: Session, program: Program, pool_id: int) -> CouponPool:
     pool = session.get(CouponPool, pool_id)
     if pool is None or pool.program_id != program.id:
-        raise NotFound("no such coupon pool", fields={"pool": "unknown pool"})
+        raise NotFound("no such coupon pool", fields={"pool": Reason(N_("unknown pool"))})
     return pool
 
 
@@ -160,9 +161,9 @@ def parse_codes(text: str) -> tuple[list[tuple[int, str]], dict[int, str]]:
             continue
         value = row[column].strip() if column < len(row) else ""
         if not value:
-            rejected[n] = "the code is empty"
+            rejected[n] = N_("the code is empty")
         elif not CODE_RE.match(value):
-            rejected[n] = "a code is 1-100 characters without spaces or control characters"
+            rejected[n] = N_("a code is 1-100 characters without spaces or control characters")
         else:
             codes.append((n, value))
     return codes, rejected
@@ -184,13 +185,25 @@ def upload_codes(
     else:
         parsed = list(codes)
     if len(parsed) > MAX_CODES_PER_UPLOAD:
-        raise field_error("file", f"holds more than {MAX_CODES_PER_UPLOAD:,} codes")
+        raise field_error(
+            "file", N_("holds more than %(limit)s codes"), limit=f"{MAX_CODES_PER_UPLOAD:,}"
+        )
     if not parsed and not rejected:
-        raise field_error("file", "holds no codes")
+        raise field_error("file", N_("holds no codes"))
     if not parsed:  # every line refused: say why, and create no empty pool
         line, why = next(iter(rejected.items()))
-        more = f" (and {len(rejected) - 1:,} more lines)" if len(rejected) > 1 else ""
-        raise field_error("file", f"holds no valid code: line {line}: {why}{more}")
+        # the line's reason (``parse_codes``'s words) is translated with the sentence
+        if len(rejected) > 1:
+            raise field_error(
+                "file",
+                N_("holds no valid code: line %(line)s: %(why)s (and %(more)s more lines)"),
+                line=line,
+                why=Reason(why),
+                more=f"{len(rejected) - 1:,}",
+            )
+        raise field_error(
+            "file", N_("holds no valid code: line %(line)s: %(why)s"), line=line, why=Reason(why)
+        )
     pool = create_pool(session, program, pool_name, description)
     result = UploadResult(pool=pool, rejected=rejected)
     seen: set[str] = set()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from budding.core.db import utcnow
 from budding.core.errors import NotFound, field, from_pydantic
+from budding.core.i18n import N_
 from budding.programs.models import Program
 from budding.rewards import coupons
 from budding.rewards.models import RewardRule
@@ -29,19 +30,19 @@ def _check(session: Session, program: Program, spec: RuleIn) -> int | None:
     """Cross-field checks, each naming its field; returns the coupon pool's id."""
     if spec.trigger == "milestone":
         if spec.milestone is None:
-            raise field("milestone", "is required when trigger is milestone")
+            raise field("milestone", N_("is required when trigger is milestone"))
         if spec.side != "referrer":
-            raise field("side", "milestone rewards go to the referrer")
+            raise field("side", N_("milestone rewards go to the referrer"))
     elif spec.milestone is not None:
-        raise field("milestone", "only milestone rules take a milestone")
+        raise field("milestone", N_("only milestone rules take a milestone"))
     if spec.kind in ("points", "invites") and spec.amount < 1:
-        raise field("amount", f"must be at least 1 for {spec.kind} rewards")
+        raise field("amount", N_("must be at least 1 for %(kind)s rewards"), kind=spec.kind)
     if spec.kind == "coupon":
         if not spec.pool:
-            raise field("pool", "is required for coupon rewards")
+            raise field("pool", N_("is required for coupon rewards"))
         return coupons.get_pool(session, program, spec.pool).id
     if spec.pool:
-        raise field("pool", "only coupon rewards take a pool")
+        raise field("pool", N_("only coupon rewards take a pool"))
     return None
 
 
@@ -58,7 +59,7 @@ def create_rule(session: Session, program: Program, data: dict[str, Any] | RuleI
     spec = parse_rule(data)
     pool_id = _check(session, program, spec)
     if len(list_rules(session, program)) >= MAX_RULES:
-        raise field("rules", f"a program has at most {MAX_RULES} active rules")
+        raise field("rules", N_("a program has at most %(limit)s active rules"), limit=MAX_RULES)
     now = utcnow()
     rule = RewardRule(
         program_id=program.id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from budding.core.errors import ValidationFailed
+from budding.core.errors import Reason, ValidationFailed
 from budding.core.i18n import N_, gettext, use_locale
 from budding.sharing.channels import CHAT, EMAIL, POST, SIGNATURE, TELL
 
@@ -82,29 +82,35 @@ def fill(template: str, values: dict[str, str]) -> str:
 def check_wording(key: str, kind: str, subject: str, body: str) -> Wording:
     """An admin's template, validated: known placeholders only, ``{link}`` where the
     channel carries the link in the text, within the length the channel allows."""
-    fields: dict[str, str] = {}
+    fields: dict[str, Reason] = {}
     allowed = TELL_PLACEHOLDERS if kind == TELL else PLACEHOLDERS
     subject = subject.strip()
     body = body.strip().replace("\r\n", "\n")
     for name, text in (("subject", subject), ("body", body)):
         unknown = sorted({m.group(1) for m in PLACEHOLDER_RE.finditer(text)} - allowed)
         if unknown:
-            fields[name] = f"unknown placeholder {{{unknown[0]}}}; use " + ", ".join(
-                f"{{{p}}}" for p in sorted(allowed)
+            fields[name] = Reason(
+                N_("unknown placeholder %(placeholder)s; use %(known)s"),
+                placeholder=f"{{{unknown[0]}}}",
+                known=", ".join(f"{{{p}}}" for p in sorted(allowed)),
             )
     if not body:
-        fields.setdefault("body", "must not be empty")
+        fields.setdefault("body", Reason(N_("must not be empty")))
     elif len(body) > (MAX_POST_BODY if kind == POST else MAX_BODY):
         limit = MAX_POST_BODY if kind == POST else MAX_BODY
-        fields.setdefault("body", f"must be at most {limit} characters")
+        fields.setdefault("body", Reason(N_("must be at most %(limit)s characters"), limit=limit))
     if len(subject) > MAX_SUBJECT:
-        fields.setdefault("subject", f"must be at most {MAX_SUBJECT} characters")
+        fields.setdefault(
+            "subject", Reason(N_("must be at most %(limit)s characters"), limit=MAX_SUBJECT)
+        )
     if kind != POST and "{link}" not in body and "body" not in fields:
-        fields["body"] = "must contain {link}"
+        fields["body"] = Reason(N_("must contain %(link)s"), link="{link}")
     if kind == POST and "{link}" in body and "body" not in fields:
-        fields["body"] = "must not contain {link}: the network adds the link itself"
+        fields["body"] = Reason(
+            N_("must not contain %(link)s: the network adds the link itself"), link="{link}"
+        )
     if kind in (EMAIL, TELL) and not subject and "subject" not in fields:
-        fields["subject"] = "must not be empty"
+        fields["subject"] = Reason(N_("must not be empty"))
     if fields:
         name, reason = next(iter(fields.items()))
         raise ValidationFailed(f"{key}.{name}: {reason}", fields=fields)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from budding.core import jobs
 from budding.core.db import capability_names, utcnow
 from budding.core.erasure import replaced_strings
-from budding.core.errors import Conflict, Gone, NotFound, ValidationFailed, field
+from budding.core.errors import Conflict, Gone, NotFound, Reason, ValidationFailed, field
 from budding.core.i18n import N_
 from budding.programs.models import Program
 from budding.webhooks.models import (
@@ -102,17 +102,19 @@ def check_url(url: str) -> str:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - a port past 65535 or not a number raises ValueError
     except ValueError:
-        raise field("url", "must be an http:// or https:// URL with a host (and port)") from None
+        raise field(
+            "url", N_("must be an http:// or https:// URL with a host (and port)")
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise field("url", "must be an http:// or https:// URL with a host")
+        raise field("url", N_("must be an http:// or https:// URL with a host"))
     if len(value) > 2000:
-        raise field("url", "must be at most 2000 characters")
+        raise field("url", N_("must be at most %(limit)s characters"), limit=2000)
     if any(c.isspace() for c in value):
-        raise field("url", "must not contain spaces")
+        raise field("url", N_("must not contain spaces"))
     try:
         check_target(value)
     except UnsafeTarget as exc:
-        raise field("url", str(exc)) from None
+        raise field("url", exc.reason) from None
     except UnresolvedHost:
         pass  # may be set up later; every delivery checks again and fails while it is not
     return value
@@ -121,7 +123,7 @@ def check_url(url: str) -> str:
 def check_event_types(event_types: list[str]) -> list[str]:
     chosen = sorted({t.strip() for t in event_types if t.strip()})
     if not chosen:
-        raise field("event_types", "choose at least one event type, or '*' for all")
+        raise field("event_types", N_("choose at least one event type, or '*' for all"))
     if ALL_EVENTS in chosen:
         return [ALL_EVENTS]
     known = known_event_types()
@@ -129,7 +131,9 @@ def check_event_types(event_types: list[str]) -> list[str]:
     if unknown:
         raise field(
             "event_types",
-            f"unknown: {', '.join(unknown)} (known: {', '.join(known)}, or '*' for all)",
+            N_("unknown: %(unknown)s (known: %(known)s, or '*' for all)"),
+            unknown=", ".join(unknown),
+            known=", ".join(known),
         )
     return chosen
 
@@ -138,20 +142,20 @@ def _checked_fields(
     url: str | None, event_types: list[str] | None, description: str | None
 ) -> tuple[str | None, list[str] | None, str | None]:
     """The given fields, cleaned; ``ValidationFailed`` naming every bad one."""
-    problems: dict[str, str] = {}
+    problems: dict[str, str | Reason] = {}
     clean_url, clean_types = url, event_types
     if url is not None:
         try:
             clean_url = check_url(url)
         except ValidationFailed as exc:
-            problems.update(exc.fields)
+            problems.update({**exc.fields, **exc.reasons})
     if event_types is not None:
         try:
             clean_types = check_event_types(event_types)
         except ValidationFailed as exc:
-            problems.update(exc.fields)
+            problems.update({**exc.fields, **exc.reasons})
     if description is not None and len(description) > 200:
-        problems["description"] = "must be at most 200 characters"
+        problems["description"] = Reason(N_("must be at most %(limit)s characters"), limit=200)
     if problems:
         name, reason = next(iter(problems.items()))
         raise ValidationFailed(f"{name}: {reason}", fields=problems)

@@ -20,12 +20,19 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from budding.core.config import get_settings
+from budding.core.errors import Reason
+from budding.core.i18n import N_
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeTarget(ValueError):
-    """The URL's host is (or resolves to) an address webhooks must not reach."""
+    """The URL's host is (or resolves to) an address webhooks must not reach; ``reason``
+    says so in words a page can translate."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 class UnresolvedHost(ValueError):
@@ -104,7 +111,7 @@ def check_target(url: str, *, allow_private: bool | None = None) -> Target:
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host:
-        raise UnsafeTarget("must be an http:// or https:// URL with a host")
+        raise UnsafeTarget(Reason(N_("must be an http:// or https:// URL with a host")))
     if allow_private is None:
         allow_private = private_targets_allowed()
     if allow_private:
@@ -116,7 +123,13 @@ def check_target(url: str, *, allow_private: bool | None = None) -> Target:
         if reason is not None:
             shown = host if _literal(host) is not None else f"{host} ({address})"
             raise UnsafeTarget(
-                f"must not point to a {reason} address: {shown}; set "
-                "BUDDING_WEBHOOKS_ALLOW_PRIVATE=true to allow internal receivers"
+                Reason(
+                    N_(
+                        "must not point to a %(kind)s address: %(host)s; set "
+                        "BUDDING_WEBHOOKS_ALLOW_PRIVATE=true to allow internal receivers"
+                    ),
+                    kind=reason,
+                    host=shown,
+                )
             )
     return Target(url=url, host=host, address=str(addresses[0]))
