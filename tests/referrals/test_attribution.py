@@ -3,6 +3,7 @@ round trip; window and model; qualifying conversions."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,6 +13,7 @@ from sqlalchemy import select, update
 from budding.core.db import unit_of_work
 from budding.referrals.links import link_cache
 from budding.referrals.models import Referral, ReferralClick
+from budding.referrals.schemas import CONDITION_PATTERN
 from tests.referrals.conftest import now_iso, set_settings
 
 
@@ -321,3 +323,25 @@ def test_link_cache_is_only_a_cache(client, anon_client) -> None:  # type: ignor
     assert link_cache.get(code) is not None
     link_cache.clear()
     _click(anon_client, code)
+
+
+def test_a_conditions_number_is_kept_exactly_and_must_be_finite(client) -> None:  # type: ignore[no-untyped-def]
+    """The stored condition is the one given, written the way the schema states: no
+    rounding of its number (``:g`` kept six digits: 123456789 became 1.23457e+08), and a
+    number too large for a float (or "inf", "nan") is refused, not stored as inf."""
+    for given, stored in {
+        "amount >= 123456789": "amount >= 123456789",
+        "amount > 0.1": "amount > 0.1",
+        "amount < -2.5e-7": "amount < -2.5e-07",
+        "amount <= 1e300": "amount <= 1e+300",
+        "score == 7": "score == 7",
+    }.items():
+        r = client.patch("/api/v1/referrals/settings", json={"conversion_condition": given})
+        assert r.status_code == 200, r.text
+        assert r.json()["conversion_condition"] == stored
+        assert re.match(CONDITION_PATTERN, stored), stored
+    for bad in ("amount < 1e999", "amount < +8861E669061734833531", "amount >= inf", "x > nan"):
+        r = client.patch("/api/v1/referrals/settings", json={"conversion_condition": bad})
+        assert r.status_code == 422, (bad, r.text)
+        assert "conversion_condition" in r.json()["error"]["fields"]
+    assert client.get("/api/v1/referrals/settings").json()["conversion_condition"] == "score == 7"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,9 +86,16 @@ class Condition:
         shown = (
             ("true" if value else "false")
             if isinstance(value, bool)
-            else (f'"{value}"' if isinstance(value, str) else f"{value:g}")
+            else (f'"{value}"' if isinstance(value, str) else _number(value))
         )
         return f"{self.prop} {self.op} {shown}"
+
+
+def _number(value: float) -> str:
+    """``value`` written exactly (the shortest text that reads back as it), without a
+    trailing ".0": 123456789, 0.1, 1e+300."""
+    shown = repr(value)
+    return shown[:-2] if shown.endswith(".0") else shown
 
 
 def parse_condition(text: str) -> Condition:
@@ -105,12 +113,16 @@ def parse_condition(text: str) -> Condition:
     elif raw.lower() in ("true", "false"):
         value = raw.lower() == "true"
     else:
-        try:
+        # A number as the schema states it (no "inf" or "nan", which float() would take),
+        # and one a float holds: 1e999 would be stored, and compared, as inf.
+        if re.fullmatch(_NUMBER, raw):
             value = float(raw)
-        except ValueError:
-            if not re.match(r"^[A-Za-z0-9_.-]+$", raw):
-                raise ValueError(f"{raw!r} is not a number, true/false or a quoted text") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{raw!r} is too large a number")
+        elif re.match(r"^[A-Za-z0-9_.-]+$", raw):
             value = raw
+        else:
+            raise ValueError(f"{raw!r} is not a number, true/false or a quoted text")
     if op in (">=", "<=", ">", "<") and not isinstance(value, float):
         raise ValueError(f"{op} compares numbers; {raw!r} is not a number")
     return Condition(prop=m["prop"], op=op, value=value)
