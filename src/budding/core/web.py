@@ -8,8 +8,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
@@ -105,10 +106,77 @@ def _answer_in_request_language(request: Request, status: int, code: str, msgid:
             return JSONResponse(body, status_code=status)
 
 
+NUL_REASON = "must not contain the NUL character (U+0000)"
+
+
+def nul_input(path: str, query: bytes, body: bytes, content_type: str) -> str | None:
+    """The first input holding the NUL character, which PostgreSQL cannot store in text
+    or JSON (SQLite can: refusing it everywhere keeps the two alike): ``"path"``, a
+    query parameter's or form field's name, or a JSON body's dotted path
+    (``events.0.properties.note``). None where there is none. Cheap for the rest: a
+    byte search before any parsing."""
+    if "\x00" in path:
+        return "path"
+    form = body if content_type.startswith("application/x-www-form-urlencoded") else b""
+    for encoded in (query, form):
+        if b"%00" in encoded:
+            for name, value in parse_qsl(encoded.decode("utf-8", "replace"), True):
+                if "\x00" in name or "\x00" in value:
+                    return name or "query"
+    if not form and b"\\u0000" in body:  # a JSON escape, or the text "\\u0000" (not NUL)
+        try:
+            return _nul_in_json(orjson.loads(body), ())
+        except orjson.JSONDecodeError:
+            return None  # the route answers malformed_json
+    return None
+
+
+def _nul_in_json(value: Any, at: tuple[str, ...]) -> str | None:
+    if isinstance(value, str):
+        return ".".join(at) or "body" if "\x00" in value else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        here = (*at, str(key))
+        if "\x00" in str(key):
+            return ".".join(here)
+        found = _nul_in_json(item, here)
+        if found:
+            return found
+    return None
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The request's body, read whole, and a ``receive`` that hands it to the app again."""
+    chunks: list[bytes] = []
+    pending: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: the app hears it after
+            pending.append(message)
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    pending.insert(0, {"type": "http.request", "body": body, "more_body": False})
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return body, replay
+
+
 class RequestGuard:
     """Every request's first stop: refuse oversize bodies before reading them and
     cross-site form posts (SameSite cookies are the first line, this the second);
-    set the locale from Accept-Language; record metrics; add security headers.
+    refuse the NUL character in any input (``nul_input``); set the locale from
+    Accept-Language; record metrics; add security headers.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``)
     runs each request in an extra task with memory streams, which cost more CPU
@@ -143,6 +211,31 @@ class RequestGuard:
                 return _answer_in_request_language(Request(scope), 403, "cross_origin", msgid)
         return None
 
+    async def _nul_refusal(
+        self, scope: Scope, headers: Headers, receive: Receive
+    ) -> tuple[Response | None, Receive]:
+        """The answer to an input holding NUL (a 422 naming it, for programs; the error
+        page, for a browser), and the ``receive`` the app reads the body from."""
+        body = b""
+        content_type = headers.get("content-type", "")
+        # Uploads (multipart) stream through: their parts are checked where they are read.
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not content_type.startswith(
+            "multipart/"
+        ):
+            body, receive = await _buffered(receive)
+        name = nul_input(scope["path"], scope.get("query_string", b""), body, content_type)
+        if name is None:
+            return None, receive
+        if scope["path"].startswith("/api/"):
+            fields = {name: NUL_REASON}
+            error = _error_body("validation_failed", f"{name}: {NUL_REASON}", fields)
+            return JSONResponse(error, status_code=422), receive
+        msgid = i18n.N_(
+            "What you sent holds a character that cannot be stored (NUL), so it was not "
+            "accepted. Remove it and try again."
+        )
+        return _answer_in_request_language(Request(scope), 422, "validation_failed", msgid), receive
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -167,7 +260,10 @@ class RequestGuard:
         headers = Headers(scope=scope)
         started = time.perf_counter()
         # a refused request is answered here, and counted like any other (route "unmatched")
-        answer = self._refusal(scope, headers) or self.app
+        answer: ASGIApp | None = self._refusal(scope, headers)
+        if answer is None:
+            answer, receive = await self._nul_refusal(scope, headers, receive)
+        answer = answer or self.app
         # Error pages and anything else rendered before a route picks the member's language
         # follow the portal's language switch, then the browser.
         token = i18n.set_locale(request_locale(headers))
