@@ -86,3 +86,21 @@ def test_a_form_with_nul_is_refused_in_the_readers_language(anon_client, program
     assert "text/html" in r.headers["content-type"]
     assert 'lang="ko"' in r.text and "저장할 수 없는 문자(NUL)" in r.text
     assert _count(ApiKey) == keys
+
+
+def test_an_upload_with_nul_names_its_part(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """Multipart bodies too: the part holding NUL is named (a file's, or a form field's),
+    and no pool is created."""
+    r = client.post(
+        "/api/v1/coupon-pools/winter/codes", files={"file": ("c.csv", b"S1\nS\x002\n", "text/csv")}
+    )
+    _refused(r, "file")
+    assert "winter" not in {p["name"] for p in client.get("/api/v1/coupon-pools").json()}
+    token = staff_client(anon_client)
+    r = anon_client.post(
+        "/admin/acme/rewards/coupons",
+        data={"pool": "spring", "description": "a\x00b", "csrf_token": token},
+        files={"file": ("c.csv", b"S1\n", "text/csv")},
+    )
+    assert r.status_code == 422 and "text/html" in r.headers["content-type"]
+    assert "spring" not in {p["name"] for p in client.get("/api/v1/coupon-pools").json()}

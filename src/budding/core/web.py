@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +124,13 @@ def nul_input(path: str, query: bytes, body: bytes, content_type: str) -> str | 
             for name, value in parse_qsl(encoded.decode("utf-8", "replace"), True):
                 if "\x00" in name or "\x00" in value:
                     return name or "query"
+    if content_type.startswith("multipart/"):
+        at = body.find(b"\x00")
+        if at < 0:
+            return None
+        # the part holding it (a file's or a field's): the last name given before it
+        names = re.findall(rb'\bname="([^"]*)"', body[:at])
+        return names[-1].decode("utf-8", "replace") if names else "body"
     if not form and b"\\u0000" in body:  # a JSON escape, or the text "\\u0000" (not NUL)
         try:
             return _nul_in_json(orjson.loads(body), ())
@@ -218,11 +226,8 @@ class RequestGuard:
         page, for a browser), and the ``receive`` the app reads the body from."""
         body = b""
         content_type = headers.get("content-type", "")
-        # Uploads (multipart) stream through: their parts are checked where they are read.
-        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not content_type.startswith(
-            "multipart/"
-        ):
-            body, receive = await _buffered(receive)
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            body, receive = await _buffered(receive)  # at most max_bytes: checked before
         name = nul_input(scope["path"], scope.get("query_string", b""), body, content_type)
         if name is None:
             return None, receive
