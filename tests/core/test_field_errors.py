@@ -198,3 +198,61 @@ def test_a_translatable_reason_answers_the_api_in_english_and_pages_in_the_staff
     with i18n.use_locale("es"):
         assert field_messages(taken) == {"slug": "ya está en uso"}
         assert field_messages(many) == {"a": "debe ser uno de: owner, admin", "b": "odd"}
+
+
+def test_a_validators_reason_answers_the_api_in_english_and_pages_in_the_staffs(
+    client: Any,
+) -> None:
+    """A pydantic validator that raises ``ReasonError(N_(msgid), **values)``: the API's
+    body holds the same English words as a plain ``ValueError`` would (pydantic's
+    "Value error, " prefix dropped), ``from_pydantic`` keeps the ``Reason`` and a page
+    shows its translation; a plain ``ValueError`` keeps its words."""
+    from pydantic import BaseModel, ValidationError, field_validator
+
+    from budding.core import i18n
+    from budding.core.errors import ReasonError, field_messages, from_pydantic
+
+    class Shape(BaseModel):
+        slug: str = ""
+        name: str = ""
+
+        @field_validator("slug")
+        @classmethod
+        def _slug(cls, v: str) -> str:
+            raise ReasonError("must be at most %(limit)s characters", limit=200)
+
+        @field_validator("name")
+        @classmethod
+        def _name(cls, v: str) -> str:
+            raise ValueError("holds no quokkas")
+
+    with pytest.raises(ValidationError) as caught:
+        Shape(slug="x", name="y")
+    error = from_pydantic(caught.value)
+    assert error.to_dict() == {
+        "error": {
+            "code": "validation_failed",
+            "message": "slug: must be at most 200 characters",
+            "fields": {"slug": "must be at most 200 characters", "name": "holds no quokkas"},
+        }
+    }
+    assert isinstance(caught.value.errors()[0]["ctx"]["error"], ValueError)
+    with i18n.use_locale("ko"):
+        assert field_messages(error) == {
+            "slug": "최대 200자까지 입력할 수 있습니다",
+            "name": "holds no quokkas",
+        }
+
+    # A converted validator, through the API: the same English words as before.
+    r = client.patch(
+        "/api/v1/sharing/settings",
+        json={"widget_origins": ["nope"]},
+        headers={"accept-language": "ko"},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"] == {
+        "widget_origins": "'nope' is not an origin such as https://shop.example.com"
+    }
+    assert r.json()["error"]["message"] == (
+        "widget_origins: 'nope' is not an origin such as https://shop.example.com"
+    )

@@ -92,3 +92,25 @@ def test_queue_shows_no_bare_at_sign_without_a_domain(anon_client, program) -> N
     page = anon_client.get("/admin/acme/fraud")
     assert page.status_code == 200
     assert ">@<" not in page.text.replace(" ", "")
+
+
+def test_unknown_checks_answer_in_english_and_read_in_the_staffs_language(client, program) -> None:  # type: ignore[no-untyped-def]
+    """The settings schema's own check (its validator): the API's words stay English; a
+    page (``field_messages``) says it in the reader's language, the names as given."""
+    import pytest
+
+    from budding.core import i18n
+    from budding.core.errors import ValidationFailed, field_messages
+
+    r = client.patch("/api/v1/fraud/settings", json={"checks": {"telepathy": "block"}})
+    assert r.status_code == 422
+    known = ", ".join(CHECKS)
+    assert r.json()["error"]["fields"] == {"checks": f"unknown checks telepathy; known: {known}"}
+    with unit_of_work() as session, pytest.raises(ValidationFailed) as caught:
+        service.update_settings(
+            session, get_program(session, "acme"), {"checks": {"telepathy": "block"}}
+        )
+    with i18n.use_locale("ko"):
+        assert field_messages(caught.value) == {
+            "checks": f"알 수 없는 검사 telepathy입니다. 사용할 수 있는 검사: {known}"
+        }

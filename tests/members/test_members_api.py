@@ -175,3 +175,51 @@ def test_null_fields_on_update_clear_them_like_on_create(client) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["marketing_consent"] is False and body["name"] == "" and body["attributes"] == {}
+
+
+def test_the_services_reasons_answer_in_english_and_read_in_the_staffs_language(client) -> None:  # type: ignore[no-untyped-def]
+    """The member service's own field reasons: the API keeps its English words, and a page
+    (``field_messages``) says them in the reader's language."""
+    import pytest
+
+    from budding.core import i18n
+    from budding.core.db import unit_of_work
+    from budding.core.errors import BuddingError, field_messages
+    from budding.members import service
+    from budding.programs.service import get_program
+
+    client.post("/api/v1/members", json={"external_id": "a", "email": "x@example.com"})
+    r = client.get("/api/v1/members", params={"cursor": "bm9wZQ"})
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"] == {"cursor": "is not a cursor this API returned"}
+    r = client.get("/api/v1/members/ghost")
+    assert r.json()["error"]["fields"] == {"external_id": "unknown member"}
+    errors: list[BuddingError] = []
+    with unit_of_work() as s:
+        p = get_program(s, "acme")
+        a = service.get_member(s, p.id, "a")
+        for call in (
+            lambda: service.upsert_member(s, p, {"external_id": "b", "email": "x@example.com"}),
+            lambda: service.get_member(s, p.id, "ghost"),
+            lambda: service.search_members(s, p.id, cursor="bm9wZQ"),
+            lambda: service.search_members(s, p.id, limit=501),
+            lambda: service.set_member_locale(s, a, "xx"),
+        ):
+            with pytest.raises(BuddingError) as caught:
+                call()
+            errors.append(caught.value)
+    assert [e.fields for e in errors] == [
+        {"email": "already taken"},
+        {"external_id": "unknown member"},
+        {"cursor": "is not a cursor this API returned"},
+        {"limit": "must be between 1 and 500"},
+        {"locale": "supported locales are en, ko, es, id, zh-Hans"},
+    ]
+    with i18n.use_locale("es"):
+        assert [field_messages(e) for e in errors] == [
+            {"email": "ya está en uso"},
+            {"external_id": "miembro desconocido"},
+            {"cursor": "no es un cursor que haya devuelto esta API"},
+            {"limit": "debe estar entre 1 y 500"},
+            {"locale": "los idiomas admitidos son en, ko, es, id, zh-Hans"},
+        ]

@@ -383,3 +383,43 @@ def test_messages_page_says_the_services_reason_in_the_staffs_language(staff) ->
     )
     assert r.status_code == 422
     assert field_errors(r.text) == {"body": "{link}을(를) 포함해야 합니다"}
+
+
+def test_share_kit_settings_say_why_in_the_staffs_language(staff) -> None:
+    """The settings' own checks (their validators) under their inputs, and the banner, in
+    the dashboard's language; what was typed is data, filled in as written."""
+    browser, csrf = staff
+    r = browser.post(
+        "/admin/acme/sharing/settings",
+        data={
+            "csrf_token": csrf,
+            "channels": ["line", "pigeon"],
+            "tell_a_friend_daily_limit": "2",
+            "kakao_sdk_url": "http://insecure.example.com/sdk.js",
+            "widget_origins": "nope",
+        },
+        headers={"accept-language": "ko"},
+    )
+    assert r.status_code == 422
+    errors = field_errors(r.text)
+    assert errors["channels"].startswith("알 수 없는 채널 'pigeon'입니다."), errors
+    assert errors["kakao_sdk_url"] == "https:// URL이어야 합니다"
+    assert errors["widget_origins"] == (
+        "'nope'은(는) https://shop.example.com 같은 출처(origin)가 아닙니다"
+    )
+    assert "설정을 저장하지 못했어요. 아래 항목을 확인해 주세요." in r.text
+    assert "is not an origin" not in r.text and "unknown channel" not in r.text
+
+
+def test_messages_page_says_its_banner_in_the_staffs_language(staff) -> None:
+    """A refused message: the banner is in the dashboard's language, not the API's
+    English message."""
+    browser, csrf = staff
+    r = browser.post(
+        "/admin/acme/sharing/messages",
+        data={"csrf_token": csrf, "key": "chat", "locale": "id", "body": "hi"},
+        headers={"accept-language": "es"},
+    )
+    assert r.status_code == 422
+    assert "El mensaje no se guardó. Revisa los campos de abajo." in r.text
+    assert "body: must contain" not in r.text

@@ -39,6 +39,19 @@ class Reason:
         return gettext(self.msgid, **params)
 
 
+class ReasonError(ValueError):
+    """A pydantic validator's refusal in words a page can translate:
+    ``raise ReasonError(N_("use %(n)s digits"), n=4)`` where it would raise
+    ``ValueError("use 4 digits")``. It is a ``ValueError`` whose text is the English,
+    filled in, so pydantic, the API and any ``except ValueError`` see what they saw
+    before; ``from_pydantic`` keeps its ``reason`` (``BuddingError.reasons``) for
+    ``field_messages``."""
+
+    def __init__(self, reason: str | Reason, /, **params: object) -> None:
+        self.reason = reason if isinstance(reason, Reason) else Reason(reason, **params)
+        super().__init__(str(self.reason))
+
+
 class BuddingError(Exception):
     status: int = 400
     code: str = "bad_request"
@@ -234,12 +247,17 @@ def pydantic_reason(error: Any) -> str:
 
 
 def from_pydantic(exc: Any) -> ValidationFailed:
-    """A ``ValidationFailed`` naming every bad field of a pydantic ``ValidationError``."""
-    fields: dict[str, str] = {}
+    """A ``ValidationFailed`` naming every bad field of a pydantic ``ValidationError``; a
+    validator's ``ReasonError`` keeps its ``Reason`` (its English in ``fields``)."""
+    fields: dict[str, str | Reason] = {}
     kinds: dict[str, tuple[str, dict[str, Any]]] = {}
     for e in exc.errors():
         name = ".".join(str(p) for p in e["loc"]) or "body"
-        fields.setdefault(name, pydantic_reason(e))
+        raised = (e.get("ctx") or {}).get("error")
+        if e.get("type") == "value_error" and isinstance(raised, ReasonError):
+            fields.setdefault(name, raised.reason)
+        else:
+            fields.setdefault(name, pydantic_reason(e))
         kinds.setdefault(name, (e["type"], dict(e.get("ctx") or {})))
     name, reason = next(iter(fields.items()))
     return ValidationFailed(f"{name}: {reason}", fields=fields, kinds=kinds)
@@ -248,7 +266,8 @@ def from_pydantic(exc: Any) -> ValidationFailed:
 # A form field's error in the reader's language, by the kind of error pydantic found
 # (``ValidationFailed.kinds``), its context filling the limit. pydantic's own words are
 # English; a service's own check (any other kind) is shown in the current language where
-# it gave a ``Reason`` (``field`` does), else in its words.
+# it gave a ``Reason`` (``field`` does, and a validator's ``ReasonError``), else in its
+# words.
 FIELD_MESSAGES: dict[str, str] = {
     "greater_than_equal": N_("Must be %(ge)s or more."),
     "greater_than": N_("Must be more than %(gt)s."),
@@ -291,3 +310,16 @@ def field_messages(exc: BuddingError) -> dict[str, str]:
         except (KeyError, ValueError):  # a context without the limit the message names
             out[name] = reason
     return out
+
+
+def refusal_banner(errors: Mapping[str, str], inputs: tuple[str, ...], check_below: str) -> str:
+    """A refused dashboard form's banner in the reader's language, beside ``errors`` (its
+    ``field_messages``), never the API's English ``message``: ``check_below`` (a msgid,
+    "… Check the fields below.") where a reason is shown under one of the form's
+    ``inputs``, else the reasons themselves (fields the form has no input for), else a
+    general refusal."""
+    if any(name in errors for name in inputs):
+        return gettext(check_below)
+    if errors:
+        return "; ".join(errors.values())
+    return gettext(N_("This was refused. Nothing was changed."))

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from budding.core.errors import ReasonError
+from budding.core.i18n import N_
 from budding.fraud.checks import CHECKS, DEFAULT_POLICY
 
 Action = Literal["off", "flag", "hold", "block"]
@@ -47,7 +49,11 @@ class FraudSettings(BaseModel):
     def _checks(cls, v: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(v) - set(CHECKS))
         if unknown:
-            raise ValueError(f"unknown checks {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+            raise ReasonError(
+                N_("unknown checks %(unknown)s; known: %(known)s"),
+                unknown=", ".join(unknown),
+                known=", ".join(CHECKS),
+            )
         return {**DEFAULT_POLICY, **v}
 
     def action(self, check: str) -> str:

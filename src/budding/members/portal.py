@@ -421,7 +421,7 @@ def switch_language(
     """Remember the language: on the member when signed in, else in a cookie."""
     chosen = i18n.normalise_locale(locale)
     if chosen is None:
-        raise field("locale", "supported locales are en, ko, es, id, zh-Hans")
+        raise field("locale", N_("supported locales are en, ko, es, id, zh-Hans"))
     response = RedirectResponse(_next_in_portal(pctx, next), status_code=303)
     if pctx.member is not None:
         service.set_member_locale(pctx.session, pctx.member, chosen)

@@ -47,7 +47,8 @@ from budding.core.db import (
     utcnow,
 )
 from budding.core.erasure import replaced_strings
-from budding.core.errors import Conflict, NotFound, field, from_pydantic
+from budding.core.errors import Conflict, NotFound, Reason, field, from_pydantic
+from budding.core.i18n import N_
 from budding.core.plugins import capability_modules
 from budding.core.security import new_token, token_hash
 from budding.members.models import Event, MagicLink, Member
@@ -90,7 +91,8 @@ def upsert_member(
         )
         if clash is not None:
             raise Conflict(
-                "another member of this program has this e-mail", fields={"email": "already taken"}
+                "another member of this program has this e-mail",
+                fields={"email": Reason(N_("already taken"))},
             )
     member = get_member_or_none(session, program.id, spec.external_id)
     created = False
@@ -118,7 +120,8 @@ def upsert_member(
         except IntegrityError:
             # The e-mail was taken by a concurrent request between our check and insert.
             raise Conflict(
-                "another member of this program has this e-mail", fields={"email": "already taken"}
+                "another member of this program has this e-mail",
+                fields={"email": Reason(N_("already taken"))},
             ) from None
         if inserted is not None:
             member = session.get_one(Member, inserted)
@@ -146,7 +149,9 @@ def get_member_or_none(session: Session, program_id: int, external_id: str) -> M
 def get_member(session: Session, program_id: int, external_id: str) -> Member:
     member = get_member_or_none(session, program_id, external_id)
     if member is None or member.erased_at is not None:
-        raise NotFound(f"no member {external_id!r}", fields={"external_id": "unknown member"})
+        raise NotFound(
+            f"no member {external_id!r}", fields={"external_id": Reason(N_("unknown member"))}
+        )
     return member
 
 
@@ -259,7 +264,7 @@ def decode_cursor(cursor: str, n: int) -> list[str]:
             raise ValueError
         return parts
     except (ValueError, UnicodeDecodeError):
-        raise field("cursor", "is not a cursor this API returned") from None
+        raise field("cursor", N_("is not a cursor this API returned")) from None
 
 
 encode_cursor = _encode_cursor
@@ -269,7 +274,7 @@ def cursor_id(raw: str, max_id: int = MAX_ROW_ID) -> int:
     """A row id read from a cursor: ASCII digits up to ``max_id`` (a larger number would
     overflow the database driver, or PostgreSQL's integer for ``MAX_INT_ROW_ID`` keys)."""
     if not (raw.isascii() and raw.isdigit()) or int(raw) > max_id:
-        raise field("cursor", "is not a cursor this API returned")
+        raise field("cursor", N_("is not a cursor this API returned"))
     return int(raw)
 
 
@@ -289,7 +294,7 @@ def search_members(
 ) -> tuple[list[Member], str | None]:
     """Members matching ``query`` (external id, e-mail or name), newest first, by cursor."""
     if not 1 <= limit <= 500:
-        raise field("limit", "must be between 1 and 500")
+        raise field("limit", N_("must be between %(low)s and %(high)s"), low=1, high=500)
     stmt = select(Member).where(Member.program_id == program_id, Member.erased_at.is_(None))
     q = query.strip()
     if q:
@@ -598,7 +603,7 @@ def set_member_locale(session: Session, member: Member, locale: str | None) -> M
 
     loc = normalise_locale(locale) if locale else None
     if locale and loc is None:
-        raise field("locale", "supported locales are en, ko, es, id, zh-Hans")
+        raise field("locale", N_("supported locales are en, ko, es, id, zh-Hans"))
     member.locale = loc
     member.updated_at = utcnow()
     session.flush()

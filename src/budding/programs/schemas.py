@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from budding.core.i18n import normalise_locale
+from budding.core.errors import ReasonError
+from budding.core.i18n import N_, normalise_locale
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Admin pages live at /admin/<slug>; these names are taken by the dashboard's own pages.
@@ -26,9 +27,11 @@ class ProgramCreate(BaseModel):
     @classmethod
     def _slug(cls, v: str) -> str:
         if not SLUG_RE.match(v):
-            raise ValueError("use 1-64 lowercase letters, digits and dashes")
+            raise ReasonError(N_("use 1-64 lowercase letters, digits and dashes"))
         if v in RESERVED_SLUGS:
-            raise ValueError(f"{v!r} is reserved for the dashboard's own pages")
+            raise ReasonError(
+                N_("%(slug)s is reserved for the dashboard's own pages"), slug=repr(v)
+            )
         return v
 
     @field_validator("default_locale")
@@ -36,14 +39,14 @@ class ProgramCreate(BaseModel):
     def _locale(cls, v: str) -> str:
         loc = normalise_locale(v)
         if loc is None:
-            raise ValueError("supported locales are en, ko, es, id, zh-Hans")
+            raise ReasonError(N_("supported locales are en, ko, es, id, zh-Hans"))
         return loc
 
     @field_validator("landing_url")
     @classmethod
     def _url(cls, v: str) -> str:
         if v and not re.match(r"^https?://", v):
-            raise ValueError("must start with http:// or https://")
+            raise ReasonError(N_("must start with http:// or https://"))
         return v
 
 

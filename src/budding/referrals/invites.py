@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from budding.core.db import dialect_insert, utcnow
-from budding.core.errors import field, from_pydantic
+from budding.core.errors import Reason, field, from_pydantic
+from budding.core.i18n import N_
 from budding.members import events as member_events
 from budding.members import service as members
 from budding.members.models import Member
@@ -223,7 +224,7 @@ def issue_invites(
     """Issue ``count`` codes from the member's quota, or raise ``QuotaExceeded`` (409)
     saying how many are left. Concurrent calls for one member take turns."""
     if not 1 <= count <= 100:
-        raise field("count", "must be between 1 and 100")
+        raise field("count", N_("must be between %(low)s and %(high)s"), low=1, high=100)
     _lock_member(session, program, member.id)
     quota = _quota(session, program, member.id)
     issued, _ = _spent(session, program, member.id)
@@ -231,7 +232,7 @@ def issue_invites(
     if count > left:
         raise QuotaExceeded(
             f"only {left} of {quota} invites left",
-            fields={"count": f"at most {left}"},
+            fields={"count": Reason(N_("at most %(left)s"), left=left)},
             extra={"remaining": left, "quota": quota},
         )
     settings = referral_settings(program)
@@ -262,11 +263,11 @@ def issue_staff_invites(
 ) -> list[InviteCodeInfo]:
     """Codes issued by the team (no member's quota; no referrer in the tree)."""
     if not 1 <= count <= 10_000:
-        raise field("count", "must be between 1 and 10000")
+        raise field("count", N_("must be between %(low)s and %(high)s"), low=1, high=10000)
     if uses is not None and not 1 <= uses <= 100_000:
-        raise field("uses", "must be between 1 and 100000")
+        raise field("uses", N_("must be between %(low)s and %(high)s"), low=1, high=100000)
     if expires_days is not None and not 1 <= expires_days <= 3650:
-        raise field("expires_days", "must be between 1 and 3650")
+        raise field("expires_days", N_("must be between %(low)s and %(high)s"), low=1, high=3650)
     settings = referral_settings(program)
     expires = utcnow() + timedelta(days=expires_days) if expires_days else _expiry(program)
     rows = [

@@ -16,7 +16,14 @@ from starlette.routing import Route
 from budding.core.auth import MEMBER_COOKIE, STAFF, StaffContext
 from budding.core.config import get_settings
 from budding.core.db import savepoint
-from budding.core.errors import BuddingError, NotFound, ValidationFailed, field_messages
+from budding.core.errors import (
+    BuddingError,
+    NotFound,
+    Reason,
+    ValidationFailed,
+    field_messages,
+    refusal_banner,
+)
 from budding.core.i18n import N_, gettext
 from budding.core.routing import IntRowId, is_head_request
 from budding.core.templating import render
@@ -584,6 +591,9 @@ def invites_page(
     )
 
 
+ISSUE_FIELDS = ("count", "member", "uses", "note")  # the inputs of the invites page's form
+
+
 def _whole_number(text: str, name: str) -> int:
     """A form field that must hold a whole number of 1 or more, or a field error.
 
@@ -595,12 +605,12 @@ def _whole_number(text: str, name: str) -> int:
     number = digits.lstrip("0") if digits.isascii() and digits.isdigit() else ""
     if len(number) > 9:
         raise ValidationFailed(
-            f"{name}: {number[:20]}… is too large", fields={name: "is too large"}
+            f"{name}: {number[:20]}… is too large", fields={name: Reason(N_("is too large"))}
         )
     if not number:  # not a number, or 0
         raise ValidationFailed(
             f"{name}: {text[:20]!r} is not a whole number of 1 or more",
-            fields={name: "must be a whole number of 1 or more"},
+            fields={name: Reason(N_("must be a whole number of 1 or more"))},
         )
     return int(number)
 
@@ -611,7 +621,7 @@ def _short_text(text: str, name: str, limit: int) -> str:
     if len(text) > limit:
         raise ValidationFailed(
             f"{name}: must be at most {limit} characters",
-            fields={name: f"must be at most {limit} characters"},
+            fields={name: Reason(N_("must be at most %(limit)s characters"), limit=limit)},
         )
     return text
 
@@ -642,6 +652,9 @@ def invites_issue(
                     ctx.session, program, how_many, uses=uses_each, note=note
                 )
     except BuddingError as exc:
+        errors = field_messages(exc)
+        if "external_id" in errors:  # the member named in the form: get_member's field
+            errors.setdefault("member", errors.pop("external_id"))
         return ctx.render(
             request,
             "referrals/admin/invites.html",
@@ -653,7 +666,11 @@ def invites_issue(
             statuses=INVITE_STATUSES,
             counts=invites.invite_counts(ctx.session, program),
             issued=[],
-            flash=exc.message,
+            errors=errors,
+            form={"count": count, "uses": uses, "note": note},
+            flash=refusal_banner(
+                errors, ISSUE_FIELDS, N_("No codes were issued. Check the fields below.")
+            ),
             flash_kind="error",
             format_code=format_code,
         )
@@ -704,6 +721,8 @@ def _waitlist_page(
     flash: str | None = None,
     flash_kind: str = "ok",
     status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
 ) -> Response:
     rows = waitlist.list_entries(ctx.session, program, status=status, limit=100, offset=offset)
     return ctx.render(
@@ -718,6 +737,8 @@ def _waitlist_page(
         settings=referral_settings(program),
         flash=flash,
         flash_kind=flash_kind,
+        errors=errors or {},
+        form=form or {},
     )
 
 
@@ -750,8 +771,18 @@ def waitlist_release(
         with ctx.session.begin_nested():
             done = waitlist.release(ctx.session, program, _whole_number(count, "count"))
     except BuddingError as exc:
+        errors = field_messages(exc)
         return _waitlist_page(
-            request, ctx, program, flash=exc.message, flash_kind="error", status_code=exc.status
+            request,
+            ctx,
+            program,
+            flash=refusal_banner(
+                errors, ("count",), N_("Nobody was released. Check the field below.")
+            ),
+            flash_kind="error",
+            status_code=exc.status,
+            errors=errors,
+            form={"count": count},
         )
     return RedirectResponse(f"/admin/{slug}/waitlist?released={len(done)}", status_code=303)
 

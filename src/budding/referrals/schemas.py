@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from budding.core.i18n import LOCALE_SCHEMA, normalise_locale
+from budding.core.errors import ReasonError
+from budding.core.i18n import LOCALE_SCHEMA, N_, normalise_locale
 from budding.core.routing import not_null
 from budding.members.schemas import (
     EXTERNAL_ID_SCHEMA,
@@ -102,8 +103,11 @@ def parse_condition(text: str) -> Condition:
     """Parse ``property op value``; ValueError says what is wrong."""
     m = _CONDITION_RE.match(text)
     if not m:
-        raise ValueError(
-            "write 'property operator value', e.g. 'amount >= 20' (operators: >=, <=, ==, !=, >, <)"
+        raise ReasonError(
+            N_(
+                "write 'property operator value', e.g. 'amount >= 20' "
+                "(operators: >=, <=, ==, !=, >, <)"
+            )
         )
     op = "==" if m["op"] == "=" else m["op"]
     raw = m["value"]
@@ -118,13 +122,17 @@ def parse_condition(text: str) -> Condition:
         if re.fullmatch(_NUMBER, raw):
             value = float(raw)
             if not math.isfinite(value):
-                raise ValueError(f"{raw!r} is too large a number")
+                raise ReasonError(N_("%(value)s is too large a number"), value=repr(raw))
         elif re.match(r"^[A-Za-z0-9_.-]+$", raw):
             value = raw
         else:
-            raise ValueError(f"{raw!r} is not a number, true/false or a quoted text")
+            raise ReasonError(
+                N_("%(value)s is not a number, true/false or a quoted text"), value=repr(raw)
+            )
     if op in (">=", "<=", ">", "<") and not isinstance(value, float):
-        raise ValueError(f"{op} compares numbers; {raw!r} is not a number")
+        raise ReasonError(
+            N_("%(op)s compares numbers; %(value)s is not a number"), op=op, value=repr(raw)
+        )
     return Condition(prop=m["prop"], op=op, value=value)
 
 
@@ -191,7 +199,7 @@ class ReferralSettings(BaseModel):
     @classmethod
     def _event(cls, v: str) -> str:
         if not TYPE_RE.match(v):
-            raise ValueError("must be an event type: lower-case letters, digits, '_' or '.'")
+            raise ReasonError(N_("must be an event type: lower-case letters, digits, '_' or '.'"))
         return v
 
     @field_validator("conversion_condition")
@@ -347,7 +355,7 @@ def check_locale(v: str | None) -> str | None:
         return None
     loc = normalise_locale(v)
     if loc is None:
-        raise ValueError("supported locales are en, ko, es, id, zh-Hans")
+        raise ReasonError(N_("supported locales are en, ko, es, id, zh-Hans"))
     return loc
 
 

@@ -29,6 +29,7 @@ from budding.core import i18n
 from budding.core.config import get_settings
 from budding.core.db import dialect_insert, utcnow
 from budding.core.errors import field
+from budding.core.i18n import N_
 from budding.core.security import constant_time_equal, keyed_hash
 from budding.members import service as members
 from budding.members.models import Member
@@ -507,7 +508,7 @@ def release(session: Session, program: Program, count: int) -> list[Released]:
     from budding.referrals.invites import issue_waitlist_invite
 
     if not 1 <= count <= 10_000:
-        raise field("count", "must be between 1 and 10000")
+        raise field("count", N_("must be between %(low)s and %(high)s"), low=1, high=10000)
     settings = referral_settings(program)
     _lock(session, program)
     queue = (

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from budding.core import i18n
 from budding.core.auth import DB, STAFF, StaffContext, require_program
-from budding.core.errors import BuddingError, NotFound, field, field_messages, from_pydantic
+from budding.core.errors import (
+    BuddingError,
+    NotFound,
+    field,
+    field_messages,
+    from_pydantic,
+    refusal_banner,
+)
 from budding.core.i18n import N_, gettext
 from budding.core.templating import render
 from budding.members.portal import MEMBER, PortalContext
@@ -597,6 +604,7 @@ def save_message(
                     ctx.session, program, key, locale, subject=subject, body=body, by=ctx.user.email
                 )
     except BuddingError as exc:
+        reasons = field_messages(exc)
         return ctx.render(
             request,
             "sharing/admin/messages.html",
@@ -604,9 +612,13 @@ def save_message(
             **_messages_context(
                 ctx,
                 program,
-                flash=exc.message,
+                flash=refusal_banner(
+                    reasons,
+                    ("subject", "body"),
+                    N_("The message was not saved. Check the fields below."),
+                ),
                 flash_kind="error",
-                errors={f"{key}:{locale}": field_messages(exc)},
+                errors={f"{key}:{locale}": reasons},
                 draft={"key": key, "locale": locale, "subject": subject, "body": body},
             ),
         )
@@ -614,6 +626,16 @@ def save_message(
     return RedirectResponse(
         f"/admin/{program.slug}/sharing/messages?done={done}#{key}-{locale}", status_code=303
     )
+
+
+# The inputs of the share kit's settings form.
+SETTINGS_FIELDS = (
+    "channels",
+    "tell_a_friend_daily_limit",
+    "kakao_js_key",
+    "kakao_sdk_url",
+    "widget_origins",
+)
 
 
 @router.post("/admin/{slug}/sharing/settings")
@@ -650,7 +672,11 @@ async def save_settings(request: Request, slug: str, ctx: StaffContext = STAFF) 
             **_messages_context(
                 ctx,
                 program,
-                flash=error.message,
+                flash=refusal_banner(
+                    errors,
+                    SETTINGS_FIELDS,
+                    N_("The settings were not saved. Check the fields below."),
+                ),
                 flash_kind="error",
                 settings=patch,
                 settings_errors=errors,

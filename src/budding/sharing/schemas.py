@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from budding.core.i18n import LOCALE_SCHEMA, normalise_locale
+from budding.core.errors import ReasonError
+from budding.core.i18n import LOCALE_SCHEMA, N_, normalise_locale
 from budding.core.routing import not_null
 from budding.members.schemas import normalise_email
 from budding.sharing.channels import CHANNEL_KEYS
@@ -23,7 +24,7 @@ def _locale(v: str | None) -> str | None:
         return None
     loc = normalise_locale(v)
     if loc is None:
-        raise ValueError("supported locales are en, ko, es, id, zh-Hans")
+        raise ReasonError(N_("supported locales are en, ko, es, id, zh-Hans"))
     return loc
 
 
@@ -77,16 +78,20 @@ class SharingSettings(BaseModel):
     def _channels(cls, v: list[str]) -> list[str]:
         unknown = [c for c in v if c not in CHANNEL_KEYS]
         if unknown:
-            raise ValueError(f"unknown channel {unknown[0]!r}; known: {', '.join(CHANNEL_KEYS)}")
+            raise ReasonError(
+                N_("unknown channel %(channel)s; known: %(known)s"),
+                channel=repr(unknown[0]),
+                known=", ".join(CHANNEL_KEYS),
+            )
         if not v:
-            raise ValueError("offer at least one channel")
+            raise ReasonError(N_("offer at least one channel"))
         return list(dict.fromkeys(v))
 
     @field_validator("kakao_sdk_url")
     @classmethod
     def _sdk_url(cls, v: str | None) -> str | None:
         if v and not v.startswith("https://"):
-            raise ValueError("must be an https:// URL")
+            raise ReasonError(N_("must be an https:// URL"))
         return v or None
 
     @field_validator("widget_origins")
@@ -94,7 +99,10 @@ class SharingSettings(BaseModel):
     def _origins(cls, v: list[str]) -> list[str]:
         for origin in v:
             if not ORIGIN_RE.match(origin):
-                raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com")
+                raise ReasonError(
+                    N_("%(origin)s is not an origin such as https://shop.example.com"),
+                    origin=repr(origin),
+                )
         return v
 
 
