@@ -154,7 +154,7 @@ def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
     return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
 
 
-def _write_back(
+def write_back(
     session: Session, column: InstrumentedAttribute[Any], changes: list[tuple[Any, Any]]
 ) -> int:
     """Set ``column`` of each ``(primary key, value)``: one executemany."""
@@ -186,7 +186,7 @@ def replace_exact(
         for chunk in _chunks(sorted(replacements))
         for row_key, value in session.execute(select(key, column).where(column.in_(chunk), *where))
     ]
-    return _write_back(session, column, changes)
+    return write_back(session, column, changes)
 
 
 def replace_tail(
@@ -207,7 +207,7 @@ def replace_tail(
             new = replaced_tail(value, replacements, after)
             if new != value:
                 changes.append((row_key, new))
-    return _write_back(session, column, changes)
+    return write_back(session, column, changes)
 
 
 def replaced_tail(text: str, replacements: Mapping[str, str], after: str = " ") -> str:

@@ -46,7 +46,7 @@ from budding.core.db import (
     pair_weights_array,
     utcnow,
 )
-from budding.core.erasure import replaced_strings
+from budding.core.erasure import replaced_strings, write_back
 from budding.core.errors import Conflict, NotFound, Reason, field, from_pydantic
 from budding.core.i18n import N_
 from budding.core.plugins import capability_modules
@@ -380,14 +380,8 @@ def _erase_member_row(session: Session, member: Member) -> None:
     ):
         kept = anonymise_properties(properties)
         if kept != properties:
-            changes.append({"row_id": row_id, "kept": kept})
-    if changes:
-        session.execute(
-            update(_EVENTS)
-            .where(_EVENTS.c.id == bindparam("row_id"))
-            .values(properties=bindparam("kept", type_=_EVENTS.c.properties.type)),
-            changes,
-        )
+            changes.append((row_id, kept))
+    write_back(session, Event.properties, changes)
 
 
 # session.info key: {member id: {old event id: new event id}} while the member is erased.
@@ -449,15 +443,8 @@ def _replace_event_id_values(session: Session, member: Member) -> int:
         ):
             kept = replaced_strings(properties, replacements)
             if kept != properties:
-                changes.append({"row_id": row_id, "kept": kept})
-    if changes:
-        session.execute(
-            update(_EVENTS)
-            .where(_EVENTS.c.id == bindparam("row_id"))
-            .values(properties=bindparam("kept", type_=_EVENTS.c.properties.type)),
-            changes,
-        )
-    return len(changes)
+                changes.append((row_id, kept))
+    return write_back(session, Event.properties, changes)
 
 
 def erase_event_ids(session: Session, member: Member) -> int:
