@@ -22,6 +22,23 @@ def _invite(client, issuer: str = "ann") -> str:  # type: ignore[no-untyped-def]
     ]
 
 
+def _settings_form(csrf: str, **changes: str) -> dict[str, str]:
+    """The dashboard's referral settings form, valid, with ``changes``."""
+    return {
+        "csrf_token": csrf,
+        "mode": "open",
+        "invite_quota": "3",
+        "code_uses": "1",
+        "attribution_window_days": "30",
+        "attribution_model": "last_touch",
+        "conversion_event": "purchase",
+        "waitlist_skip_places": "5",
+        "waitlist_skip_cap": "50",
+        "waitlist_protected_top": "10",
+        **changes,
+    }
+
+
 def test_invite_only_launch_in_the_browser(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
     set_settings(program.slug, mode="invite_only", invite_quota=2)
     code = _invite(client)
@@ -343,18 +360,7 @@ def test_settings_form_takes_only_known_event_types(client, anon_client, program
     page = anon_client.get("/admin/acme/referrals").text
     assert 'list="conversion-event-types"' in _input(page, "conversion_event")
     assert '<option value="order.paid">' in page and '<option value="purchase">' in page
-    form = {
-        "csrf_token": csrf,
-        "mode": "open",
-        "invite_quota": "3",
-        "code_uses": "1",
-        "attribution_window_days": "30",
-        "attribution_model": "last_touch",
-        "conversion_event": "order.refunded",
-        "waitlist_skip_places": "5",
-        "waitlist_skip_cap": "50",
-        "waitlist_protected_top": "10",
-    }
+    form = _settings_form(csrf, conversion_event="order.refunded")
     r = anon_client.post("/admin/acme/referrals/settings", data=form)
     assert r.status_code == 422
     errors = field_errors(r.text)
@@ -372,18 +378,7 @@ def test_settings_say_the_services_reason_in_the_staffs_language(anon_client, pr
     csrf = staff_client(anon_client, "owner")
     r = anon_client.post(
         "/admin/acme/referrals/settings",
-        data={
-            "csrf_token": csrf,
-            "mode": "open",
-            "invite_quota": "3",
-            "code_uses": "1",
-            "attribution_window_days": "30",
-            "attribution_model": "last_touch",
-            "conversion_event": "nope",
-            "waitlist_skip_places": "5",
-            "waitlist_skip_cap": "50",
-            "waitlist_protected_top": "10",
-        },
+        data=_settings_form(csrf, conversion_event="nope"),
         headers={"accept-language": "ko"},
     )
     assert r.status_code == 422
@@ -450,19 +445,9 @@ def test_settings_say_the_schemas_reasons_in_the_staffs_language(anon_client, pr
     """The settings schema's own checks (its validators: an event type's form, a
     condition) under their inputs in the dashboard's language; what was typed is data."""
     csrf = staff_client(anon_client, "owner")
-    form = {
-        "csrf_token": csrf,
-        "mode": "open",
-        "invite_quota": "3",
-        "code_uses": "1",
-        "attribution_window_days": "30",
-        "attribution_model": "last_touch",
-        "conversion_event": "Order Paid",
-        "conversion_condition": "amount >= lots",
-        "waitlist_skip_places": "5",
-        "waitlist_skip_cap": "50",
-        "waitlist_protected_top": "10",
-    }
+    form = _settings_form(
+        csrf, conversion_event="Order Paid", conversion_condition="amount >= lots"
+    )
     r = anon_client.post(
         "/admin/acme/referrals/settings", data=form, headers={"accept-language": "es"}
     )
