@@ -141,3 +141,30 @@ def test_rule_and_coupon_forms_say_the_services_reasons_in_the_staffs_language(
         "file": "no contiene ningún código válido: línea 1: un código tiene de 1 a 100 "
         "caracteres, sin espacios ni caracteres de control"
     }
+
+
+def test_approving_from_an_empty_pool_says_so_in_the_staffs_language(anon_client, program) -> None:  # type: ignore[no-untyped-def]
+    """The reward stays held and the page says why in the dashboard's language; the
+    address carries a code, never words a link could put on the page."""
+    from budding.core.db import unit_of_work
+    from budding.rewards import coupons
+
+    csrf = staff_client(anon_client)
+    ann, bob = member(program, "ann"), member(program, "bob")
+    with unit_of_work() as session:
+        coupons.create_pool(session, program, "tiny")
+    rule(program, name="Coupon", side="referee", trigger="conversion", kind="coupon", pool="tiny")
+    deliver(program, referral_id=1, referrer_id=ann, referee_id=bob)
+    (row,) = rewards(program)
+    r = anon_client.post(
+        f"/admin/acme/rewards/{row['id']}/approve",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "error=coupon_pool_empty" in r.headers["location"]
+    page = anon_client.get(r.headers["location"], headers={"accept-language": "es"})
+    assert "El grupo de cupones de la recompensa está vacío" in page.text
+    assert rewards(program)[0]["status"] == "held"
+    # words in the address are not shown
+    forged = anon_client.get("/admin/acme/rewards", params={"error": "Call 555-0100 now"})
+    assert forged.status_code == 200 and "555-0100" not in forged.text

@@ -53,6 +53,13 @@ DONE_MESSAGES = {
     "rule-archived": N_("The reward rule was archived."),
     "rule-updated": N_("The reward rule was updated."),
 }
+# A refused review, by code in the address (never words: a link could put any on the page)
+ERROR_MESSAGES = {
+    "coupon_pool_empty": N_(
+        "The reward's coupon pool is empty, so it was not issued and stays held. Upload "
+        "codes, then approve it again."
+    ),
+}
 LABELS: dict[str, Any] = {
     "status_labels": STATUS_LABELS,
     "kind_labels": KIND_LABELS,
@@ -81,7 +88,7 @@ def rewards_page(
     member: str = Query("", max_length=200),
     before: int | None = Query(None, ge=1),
     done: str | None = None,
-    error: str | None = Query(None, max_length=500),
+    error: str | None = Query(None, max_length=32),
     ctx: StaffContext = STAFF,
 ) -> Response:
     program = ctx.program(slug)
@@ -95,8 +102,8 @@ def rewards_page(
             member_id = -1
         else:
             member_id = found.id
-    if error:
-        flash, flash_kind = error, "error"
+    if error in ERROR_MESSAGES:
+        flash, flash_kind = gettext(ERROR_MESSAGES[error]), "error"
     rows = service.list_rewards(
         ctx.session,
         program,
@@ -142,9 +149,7 @@ def approve(
     try:
         service.approve_reward(ctx.session, program, reward_id, actor=_actor(ctx), note=reason)
     except service.CouponPoolEmpty as exc:  # the reward stays held, with the reason
-        return RedirectResponse(
-            _back(program.slug, back or None, error=exc.message), status_code=303
-        )
+        return RedirectResponse(_back(program.slug, back or None, error=exc.code), status_code=303)
     return RedirectResponse(_back(program.slug, back or None, "approved"), status_code=303)
 
 
