@@ -141,6 +141,18 @@ def test_rule_and_coupon_forms_say_the_services_reasons_in_the_staffs_language(
         "file": "no contiene ningún código válido: línea 1: un código tiene de 1 a 100 "
         "caracteres, sin espacios ni caracteres de control"
     }
+    # the pool's name is checked by the pool's schema, whose field is "name": the page
+    # shows it under its own input, "pool"
+    r = anon_client.post(
+        "/admin/acme/rewards/coupons",
+        data={"csrf_token": csrf, "pool": "spring sale!"},
+        files={"file": ("codes.csv", b"S1\n", "text/csv")},
+        headers={"accept-language": "es"},
+    )
+    assert r.status_code == 422
+    assert field_errors(r.text) == {
+        "pool": "usa letras, dígitos, '_', '.' y '-', empezando por una letra o un dígito"
+    }
 
 
 def test_approving_from_an_empty_pool_says_so_in_the_staffs_language(anon_client, program) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from budding.core.errors import ReasonError
+from budding.core.i18n import N_
+
 Side = Literal["referrer", "referee"]
 Trigger = Literal["signup", "conversion", "milestone"]
 Kind = Literal["points", "coupon", "invites", "custom"]
@@ -142,8 +145,8 @@ class PoolIn(BaseModel):
     def _name(cls, v: str) -> str:
         # a reason a person can act on, where pydantic's pattern error quotes the regex
         if not re.fullmatch(POOL_NAME, v):
-            raise ValueError(
-                "use letters, digits, '_', '.' and '-', starting with a letter or digit"
+            raise ReasonError(
+                N_("use letters, digits, '_', '.' and '-', starting with a letter or digit")
             )
         return v
 
