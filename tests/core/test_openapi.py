@@ -155,9 +155,9 @@ def test_errors_are_documented_as_the_api_answers_them(client) -> None:  # type:
             assert "403" not in responses, name
         elif path != "/api/v1/influence/seeds":  # a POST that only computes: any key
             assert "403" in responses, name
-        # an input to validate: 422; none, none (FastAPI's own rule, now with our body)
-        takes_input = bool(op.get("parameters") or op.get("requestBody"))
-        assert ("422" in responses) == takes_input, name
+        # any request: 422 for the NUL character in its path, query or body (RequestGuard,
+        # before the route: a query parameter the route does not read included)
+        assert "422" in responses, name
         if "requestBody" in op:
             assert "400" in responses, name  # a body it cannot read (malformed JSON, ...)
         # any request: too large a Content-Length (RequestGuard, before the route), and
@@ -227,6 +227,21 @@ def test_an_oversized_request_is_refused_as_documented_on_every_operation(client
         assert answer.json()["error"]["code"] == "payload_too_large"
         seen += method == "get"
     assert seen > 10  # GET operations, which take no body, among them
+
+
+def test_nul_in_any_request_is_refused_as_documented_on_every_operation(client) -> None:  # type: ignore[no-untyped-def]
+    """RequestGuard refuses the NUL character in a query parameter of any /api/ request,
+    one the route does not read too, before a route is chosen: each operation lists that
+    422, with the API's error body."""
+    spec = client.get("/api/v1/openapi.json").json()
+    for method, path, _ in _operations(spec):
+        url = re.sub(r"\{[^}]+\}", "1", path) + "?unread=a%00b"
+        answer = client.request(method, url)
+        assert answer.status_code == 422, f"{method.upper()} {path}: {answer.status_code}"
+        _conforms(spec, answer.json(), _error_schema(spec, method, path, 422), f"{method} {path}")
+        assert answer.json()["error"]["fields"] == {
+            "unread": "must not contain the NUL character (U+0000)"
+        }
 
 
 def test_an_unexpected_error_on_an_api_route_answers_the_documented_body(  # type: ignore[no-untyped-def]

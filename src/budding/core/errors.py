@@ -207,7 +207,8 @@ ERROR_STATUSES: dict[int, str] = {
     410: "No longer usable (used up, expired, revoked or removed)",
     413: "The request's `Content-Length` is over the server's limit (`payload_too_large`): "
     "any request, refused before it is read",
-    422: "Invalid input: `fields` names each bad field with its reason (`validation_failed`)",
+    422: "Invalid input: `fields` names each bad field with its reason (`validation_failed`); "
+    "on any request, an input holding the NUL character (U+0000)",
     429: "Rate limited (`rate_limited`); `Retry-After` says when to try again",
     500: "An unexpected error on the server's side (`internal_error`); `message` is in the "
     "request's language, nothing of the error itself is shown",

@@ -291,25 +291,21 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
 def api_errors(route: APIRoute) -> dict[int | str, dict[str, Any]]:
     """The error answers a route can give whatever its service does, for the OpenAPI
     document: 401 where it needs a key, 403 where a key must be allowed to write, 400
-    where it reads a body, 422 where it validates input (this replaces FastAPI's own 422,
-    whose ``{"detail": [...]}`` the API never answers), and on every route 413
-    (``RequestGuard`` refuses too large a Content-Length on any /api/ request, before a
-    route is chosen: a GET's too) and 500 (the unexpected error). A route adds those of
-    its service itself: ``responses=errors_doc(404, 409)``."""
-    dependants = list(_dependants(route.dependant))
-    calls = {d.call for d in dependants}
+    where it reads a body, and on every route 413 and 422 (``RequestGuard`` refuses too
+    large a Content-Length, and the NUL character in the path, query or body, on any /api/
+    request before a route is chosen: a GET's too, a query parameter the route does not
+    read too; this 422 replaces FastAPI's own, whose ``{"detail": [...]}`` the API never
+    answers) and 500 (the unexpected error). A route adds those of its service itself:
+    ``responses=errors_doc(404, 409)``."""
+    calls = {d.call for d in _dependants(route.dependant)}
     takes_body = route.body_field is not None or "requestBody" in (route.openapi_extra or {})
-    statuses: list[int] = [413, 500]
+    statuses: list[int] = [413, 422, 500]
     if calls & {api_context, require_bearer}:
         statuses.append(401)
     if writer_context in calls:
         statuses.append(403)
     if takes_body:
         statuses.append(400)
-    if takes_body or any(
-        d.path_params or d.query_params or d.header_params or d.cookie_params for d in dependants
-    ):
-        statuses.append(422)
     return errors_doc(*sorted(statuses))
 
 
