@@ -14,6 +14,7 @@ import budding
 from budding.fraud.checks import CHECKS
 from tests.accounts.helpers import staff_client
 from tests.forms import field_errors
+from tests.referrals.conftest import settings_form
 
 LABEL = re.compile(r"<label\b.*?</label>", re.S)
 
@@ -117,19 +118,6 @@ def test_webhook_edit_forms_keep_their_error_ids_apart(
     assert f'id="webhook-{endpoint.id}-url-error"' in r.text
 
 
-SETTINGS_FORM = {
-    "mode": "open",
-    "invite_quota": "3",
-    "code_uses": "1",
-    "attribution_window_days": "30",
-    "attribution_model": "last_touch",
-    "conversion_event": "purchase",
-    "waitlist_skip_places": "5",
-    "waitlist_skip_cap": "50",
-    "waitlist_protected_top": "10",
-}
-
-
 @pytest.mark.parametrize(
     ("locale", "quota", "expected"),
     [
@@ -147,7 +135,7 @@ def test_a_bound_is_named_in_the_staffs_language(
     client, csrf = staff
     r = client.post(
         "/admin/acme/referrals/settings",
-        data={**SETTINGS_FORM, "csrf_token": csrf, "invite_quota": quota},
+        data=settings_form(csrf, invite_quota=quota),
         headers={"accept-language": locale},
     )
     assert r.status_code == 422

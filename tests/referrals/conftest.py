@@ -18,6 +18,23 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def settings_form(csrf: str, **changes: str) -> dict[str, str]:
+    """The dashboard's referral settings form, valid, with ``changes``."""
+    return {
+        "csrf_token": csrf,
+        "mode": "open",
+        "invite_quota": "3",
+        "code_uses": "1",
+        "attribution_window_days": "30",
+        "attribution_model": "last_touch",
+        "conversion_event": "purchase",
+        "waitlist_skip_places": "5",
+        "waitlist_skip_cap": "50",
+        "waitlist_protected_top": "10",
+        **changes,
+    }
+
+
 def set_settings(slug: str, **values: Any) -> None:
     from budding.referrals.config import update_referral_settings
 

@@ -7,7 +7,7 @@ import re
 
 from tests.accounts.helpers import staff_client
 from tests.forms import field_errors
-from tests.referrals.conftest import set_settings
+from tests.referrals.conftest import set_settings, settings_form
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -20,23 +20,6 @@ def _invite(client, issuer: str = "ann") -> str:  # type: ignore[no-untyped-def]
     return client.post(f"/api/v1/members/{issuer}/invites", json={"count": 1}).json()["codes"][0][
         "code"
     ]
-
-
-def _settings_form(csrf: str, **changes: str) -> dict[str, str]:
-    """The dashboard's referral settings form, valid, with ``changes``."""
-    return {
-        "csrf_token": csrf,
-        "mode": "open",
-        "invite_quota": "3",
-        "code_uses": "1",
-        "attribution_window_days": "30",
-        "attribution_model": "last_touch",
-        "conversion_event": "purchase",
-        "waitlist_skip_places": "5",
-        "waitlist_skip_cap": "50",
-        "waitlist_protected_top": "10",
-        **changes,
-    }
 
 
 def test_invite_only_launch_in_the_browser(client, anon_client, program) -> None:  # type: ignore[no-untyped-def]
@@ -360,7 +343,7 @@ def test_settings_form_takes_only_known_event_types(client, anon_client, program
     page = anon_client.get("/admin/acme/referrals").text
     assert 'list="conversion-event-types"' in _input(page, "conversion_event")
     assert '<option value="order.paid">' in page and '<option value="purchase">' in page
-    form = _settings_form(csrf, conversion_event="order.refunded")
+    form = settings_form(csrf, conversion_event="order.refunded")
     r = anon_client.post("/admin/acme/referrals/settings", data=form)
     assert r.status_code == 422
     errors = field_errors(r.text)
@@ -378,7 +361,7 @@ def test_settings_say_the_services_reason_in_the_staffs_language(anon_client, pr
     csrf = staff_client(anon_client, "owner")
     r = anon_client.post(
         "/admin/acme/referrals/settings",
-        data=_settings_form(csrf, conversion_event="nope"),
+        data=settings_form(csrf, conversion_event="nope"),
         headers={"accept-language": "ko"},
     )
     assert r.status_code == 422
@@ -445,9 +428,7 @@ def test_settings_say_the_schemas_reasons_in_the_staffs_language(anon_client, pr
     """The settings schema's own checks (its validators: an event type's form, a
     condition) under their inputs in the dashboard's language; what was typed is data."""
     csrf = staff_client(anon_client, "owner")
-    form = _settings_form(
-        csrf, conversion_event="Order Paid", conversion_condition="amount >= lots"
-    )
+    form = settings_form(csrf, conversion_event="Order Paid", conversion_condition="amount >= lots")
     r = anon_client.post(
         "/admin/acme/referrals/settings", data=form, headers={"accept-language": "es"}
     )
