@@ -133,8 +133,7 @@ class ProgramRanking:
     @property
     def retry_at(self) -> datetime | None:
         """After a failed refresh: when a view enqueues the job again."""
-        job = self.refresh_job
-        return _retry_at(job) if job is not None and job.status == jobs.FAILED else None
+        return _retry_at(self.refresh_job) if self.refresh_job and self.refresh_failed else None
 
 
 def _retry_at(job: jobs.JobRecord) -> datetime:
@@ -219,8 +218,7 @@ def _ranking_job(session: Session, program: Any, key: str) -> jobs.JobRecord:
     def waiting(job: jobs.JobRecord) -> bool:
         if job.status in (jobs.QUEUED, jobs.RUNNING):
             return True
-        finished = job.finished_at or utcnow()
-        return job.status == jobs.FAILED and finished > utcnow() - FAILED_RANKING_PAUSE
+        return job.status == jobs.FAILED and _retry_at(job) > utcnow()
 
     latest = jobs.list_jobs(session, program.id, kind=RANKING_JOB, limit=1)
     if latest and waiting(latest[0]):
