@@ -106,37 +106,21 @@ def test_admin_pages(client, anon_client, program) -> None:  # type: ignore[no-u
     # Settings: a bad value names its field and saves nothing; a good one is saved.
     r = anon_client.post(
         "/admin/acme/referrals/settings",
-        data={
-            "csrf_token": csrf,
-            "mode": "invite_only",
-            "invite_quota": "lots",
-            "code_uses": "1",
-            "attribution_window_days": "30",
-            "attribution_model": "last_touch",
-            "conversion_event": "purchase",
-            "waitlist_skip_places": "5",
-            "waitlist_skip_cap": "50",
-            "waitlist_protected_top": "10",
-        },
+        data=settings_form(csrf, mode="invite_only", invite_quota="lots"),
     )
     assert r.status_code == 422 and "invite_quota" in r.text
     assert client.get("/api/v1/referrals/settings").json()["mode"] == "open"
     r = anon_client.post(
         "/admin/acme/referrals/settings",
-        data={
-            "csrf_token": csrf,
-            "mode": "invite_only",
-            "invite_quota": "5",
-            "code_uses": "1",
-            "code_expiry_days": "",
-            "attribution_window_days": "14",
-            "attribution_model": "first_touch",
-            "conversion_event": "purchase",
-            "conversion_condition": "amount >= 20",
-            "waitlist_skip_places": "5",
-            "waitlist_skip_cap": "50",
-            "waitlist_protected_top": "10",
-        },
+        data=settings_form(
+            csrf,
+            mode="invite_only",
+            invite_quota="5",
+            code_expiry_days="",
+            attribution_window_days="14",
+            attribution_model="first_touch",
+            conversion_condition="amount >= 20",
+        ),
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
